@@ -1,0 +1,1 @@
+"""End-to-end tests on LocalStack; a package so its conftest never shadows tests/conftest.py."""
