@@ -1,0 +1,241 @@
+"""A small API Gateway for tests: runs one method of the generated OpenAPI document against moto.
+
+The Velocity dialect ($input, $util, $context and responseOverride) is LocalStack's in-process
+renderer of API Gateway's mapping templates. Its `$util.escapeJavaScript` never writes `\\'`, which
+AWS's does: `aws_escape_javascript` puts that back. Integration-response selection and header
+mapping follow API Gateway's documented rules and are written out here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from botocore.exceptions import ClientError
+
+from localstack.services.apigateway.next_gen.execute_api.template_mapping import (
+    ApiGatewayVtlTemplate,
+    MappingTemplateVariables,
+    VelocityUtilApiGateway,
+)
+from localstack.services.apigateway.next_gen.execute_api.variables import (
+    ContextVariableOverrides,
+    ContextVariables,
+    ContextVarsRequestOverride,
+    ContextVarsResponseOverride,
+)
+
+LENIENT_ESCAPE_JAVASCRIPT = VelocityUtilApiGateway.escapeJavaScript
+
+
+def aws_escape_javascript(self, obj: Any) -> str:
+    """LocalStack's escapeJavaScript, plus what AWS's (Commons Lang) also does: `'` becomes `\\'`."""
+    escaped = LENIENT_ESCAPE_JAVASCRIPT(self, obj)
+    return escaped.replace("'", "\\'") if isinstance(obj, str) else escaped
+
+
+def encode_uri_component(value: str) -> str:
+    """What a browser's encodeURIComponent sends: UTF-8, everything but A-Z a-z 0-9 - _ . ! ~ * ' ( )."""
+    return quote(value, safe="!~*'()")
+
+
+@dataclass
+class Response:
+    """What the client receives."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Exchange:
+    """What went to the integration and what came back, for assertions about the internals."""
+
+    request_body: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict)
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def integration_responses(integration: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The integration responses as API Gateway stores them: keyed by status code, colliding if shared."""
+    stored: dict[str, dict[str, Any]] = {}
+    for pattern, response in integration["responses"].items():
+        status = str(response["statusCode"])
+        if status in stored:
+            raise AssertionError(
+                f"selection patterns {stored[status]['selectionPattern']!r} and {pattern!r} both map to "
+                f"{status}: API Gateway keeps one integration response per status code"
+            )
+        stored[status] = {
+            "statusCode": status,
+            "selectionPattern": None if pattern == "default" else pattern,
+            "responseTemplates": response.get("responseTemplates") or {},
+            "responseParameters": response.get("responseParameters") or {},
+        }
+    return stored
+
+
+def select_integration_response(status: int, stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The one response whose selection pattern matches the integration's status, else the default.
+
+    More than one match is a broken document: API Gateway's choice among them is not specified.
+    """
+    value = str(status)
+    matches = [r for r in stored.values() if r["selectionPattern"] and re.fullmatch(r["selectionPattern"], value)]
+    # LocalStack matches a prefix (re.match), AWS the whole value: a pattern must mean the same to both.
+    prefix_matches = [r for r in stored.values() if r["selectionPattern"] and re.match(r["selectionPattern"], value)]
+    if matches != prefix_matches:
+        raise AssertionError(f"status {value}: full and prefix matches differ: {matches} / {prefix_matches}")
+    if len(matches) > 1:
+        raise AssertionError(f"status {value} matches several selection patterns: {matches}")
+    if matches:
+        return matches[0]
+    defaults = [r for r in stored.values() if r["selectionPattern"] is None]
+    if len(defaults) != 1:
+        raise AssertionError(f"status {value}: expected one default integration response, found {defaults}")
+    return defaults[0]
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def map_parameters(mapping: dict[str, str], source_prefix: str, source_headers: dict[str, str],
+                   target_prefix: str) -> dict[str, str]:
+    """Header mappings (`target.header.X` <- `source.header.Y` or a 'static' value), as API Gateway applies them."""
+    mapped = {}
+    for target, source in mapping.items():
+        if not target.startswith(target_prefix):
+            raise AssertionError(f"unexpected mapping target {target!r}")
+        name = target.removeprefix(target_prefix)
+        if source.startswith("'") and source.endswith("'"):
+            value: str | None = source[1:-1]
+        elif source.startswith(source_prefix):
+            value = _header(source_headers, source.removeprefix(source_prefix))
+        else:
+            raise AssertionError(f"unsupported mapping source {source!r} for {target!r}")
+        if value is not None:
+            mapped[name] = value
+    return mapped
+
+
+class ApiGateway:
+    """Invokes the document's GET methods against moto's DynamoDB and S3."""
+
+    def __init__(self, document: dict[str, Any], region: str):
+        self.document = document
+        self.region = region
+        self.vtl = ApiGatewayVtlTemplate()
+        self.last = Exchange()
+
+    def get(self, path_template: str, path_parameters: dict[str, str] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+        """GET one route; path parameters are given already percent-encoded, as a client sends them."""
+        operation = self.document["paths"][path_template]["get"]
+        integration = operation["x-amazon-apigateway-integration"]
+        headers = dict(headers or {})
+        context = _context(path_template)
+        overrides = _no_overrides()
+        variables = MappingTemplateVariables(
+            context=context,
+            stageVariables={},
+            input={"body": "", "params": {"path": dict(path_parameters or {}), "querystring": {},
+                                          "header": headers}},
+        )
+
+        self.last = Exchange()
+        template = (integration.get("requestTemplates") or {}).get("application/json")
+        if template is not None:
+            self.last.request_body, overrides = self.vtl.render_request(template, variables, overrides)
+        self.last.request_headers = map_parameters(
+            integration.get("requestParameters") or {}, "method.request.header.", headers,
+            "integration.request.header.",
+        )
+        self._call(integration)
+        return self.respond(path_template, self.last.status, self.last.headers, self.last.body,
+                            path_parameters=path_parameters, headers=headers, overrides=overrides)
+
+    def respond(self, path_template: str, status: int, integration_headers: dict[str, str], body: str,
+                path_parameters: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                overrides: ContextVariableOverrides | None = None) -> Response:
+        """The method response API Gateway makes of an integration's answer (status, headers, body)."""
+        integration = self.document["paths"][path_template]["get"]["x-amazon-apigateway-integration"]
+        context = _context(path_template)
+        overrides = overrides or _no_overrides()
+        variables = MappingTemplateVariables(
+            context=context,
+            stageVariables={},
+            input={"body": body, "params": {"path": dict(path_parameters or {}), "querystring": {},
+                                            "header": dict(headers or {})}},
+        )
+        selected = select_integration_response(status, integration_responses(integration))
+        mapped_headers = map_parameters(
+            selected["responseParameters"], "integration.response.header.", integration_headers,
+            "method.response.header.",
+        )
+        method_status = int(selected["statusCode"])
+        response_template = selected["responseTemplates"].get("application/json")
+        if response_template is not None:
+            body, response_override = self.vtl.render_response(response_template, variables, overrides)
+            if response_override["status"]:
+                method_status = response_override["status"]
+        return Response(status=method_status, headers=mapped_headers, body=body)
+
+    def _call(self, integration: dict[str, Any]) -> None:
+        uri = integration["uri"]
+        dynamodb = re.fullmatch(rf"arn:aws:apigateway:{self.region}:dynamodb:action/(\w+)", uri)
+        s3 = re.fullmatch(rf"arn:aws:apigateway:{self.region}:s3:path/([^/]+)/(.+)", uri)
+        if dynamodb and integration["httpMethod"] == "POST":
+            client = boto3.client("dynamodb", region_name=self.region)
+            action = getattr(client, _snake(dynamodb.group(1)))
+            self._capture(client, lambda: action(**json.loads(self.last.request_body)))
+        elif s3 and integration["httpMethod"] == "GET":
+            client = boto3.client("s3", region_name=self.region)
+            extra = {}
+            if "If-None-Match" in self.last.request_headers:
+                extra["IfNoneMatch"] = self.last.request_headers["If-None-Match"]
+            self._capture(client, lambda: client.get_object(Bucket=s3.group(1), Key=s3.group(2), **extra))
+        else:
+            raise AssertionError(f"no emulated integration for {integration['httpMethod']} {uri}")
+
+    def _capture(self, client, call) -> None:
+        """Runs the call, keeping the raw HTTP answer as API Gateway would see it."""
+
+        def keep(http_response, **_):
+            self.last.status = http_response.status_code
+            self.last.headers = dict(http_response.headers)
+            self.last.body = http_response.content.decode()
+
+        client.meta.events.register("after-call", keep)
+        try:
+            call()
+        except ClientError:
+            pass  # the raw answer is kept; API Gateway maps error statuses itself
+
+
+def _context(path_template: str) -> ContextVariables:
+    return ContextVariables(requestId="test-request", httpMethod="GET", resourcePath=path_template, stage="test")
+
+
+def _no_overrides() -> ContextVariableOverrides:
+    return ContextVariableOverrides(
+        requestOverride=ContextVarsRequestOverride(header={}, path={}, querystring={}),
+        responseOverride=ContextVarsResponseOverride(header={}, status=0),
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
