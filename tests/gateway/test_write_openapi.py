@@ -1,0 +1,58 @@
+"""scripts/write_openapi.py: the subscriber-facing document, written from a stack file alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from components import openapi
+from components.config import ConfigError
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("write_openapi", ROOT / "scripts" / "write_openapi.py")
+write_openapi = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(write_openapi)
+
+BASE_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+
+
+def test_writes_the_public_document(tmp_path):
+    target = tmp_path / "openapi.json"
+    assert write_openapi.main(["--stack", "prod", "--base-url", BASE_URL, "--output", str(target)]) == 0
+    document = json.loads(target.read_text())
+    text = target.read_text()
+    assert "x-amazon-apigateway" not in text and "arn:" not in text, text[:300]
+    assert document["servers"] == [{"url": BASE_URL}]
+    assert set(document["paths"]) == {"/departments", "/departments/{department}", "/snapshot"}
+    shape = openapi.ApiShape(title="data-api-prod", collection="departments", partition_column="department",
+                             stage_name="v1")
+    assert document == openapi.public_document(shape, BASE_URL)
+    for path, item in document["paths"].items():
+        assert item["get"]["security"] == [{"api_key": []}], path
+
+
+def test_follows_the_stack_settings(tmp_path):
+    (tmp_path / "Pulumi.custom.yaml").write_text(
+        "config:\n"
+        "  data-api:source:\n    bucket: some-bucket\n    key: staff.csv\n    partitionColumn: team\n"
+        "  data-api:api:\n    collection: teams\n"
+    )
+    document = write_openapi.build("custom", None, root=tmp_path)
+    assert set(document["paths"]) == {"/teams", "/teams/{team}", "/snapshot"}
+    assert "servers" not in document
+
+
+def test_a_missing_stack_file_is_named():
+    with pytest.raises(SystemExit) as caught:
+        write_openapi.build("nope", None)
+    assert str(caught.value) == "--stack nope: Pulumi.nope.yaml not found next to Pulumi.yaml"
+
+
+def test_a_bad_stack_file_fails_with_its_config_path(tmp_path):
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  data-api:source:\n    bucket: b-b-b\n")
+    with pytest.raises(ConfigError) as caught:
+        write_openapi.build("bad", None, root=tmp_path)
+    assert "source.key: is required" in str(caught.value) and "(edit Pulumi.bad.yaml)" in str(caught.value)
