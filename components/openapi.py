@@ -284,8 +284,12 @@ def _s3_uri(backend: Backend, key: str) -> str:
 def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
     """JSON bodies for the answers API Gateway gives on its own."""
 
-    def response(status: int, body: str) -> dict[str, Any]:
-        return {"statusCode": status, "responseTemplates": {"application/json": body}}
+    def response(status: int | None, body: str) -> dict[str, Any]:
+        # Without a status, a default response keeps each error's own (415, 413, 504, ...).
+        answer: dict[str, Any] = {"responseTemplates": {"application/json": body}}
+        if status is not None:
+            answer["statusCode"] = status
+        return answer
 
     key_hint = f"Forbidden: send a valid, enabled API key in the {API_KEY_HEADER} header"
     return {
@@ -299,8 +303,8 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
         "THROTTLED": response(429, message("Too many requests: slow down and retry")),
         "QUOTA_EXCEEDED": response(429, message("Quota exceeded for this API key's usage plan")),
         "BAD_REQUEST_PARAMETERS": response(400, '{"message":$context.error.messageString}'),
-        "DEFAULT_4XX": response(400, '{"message":$context.error.messageString}'),
-        "DEFAULT_5XX": response(500, '{"message":$context.error.messageString}'),
+        "DEFAULT_4XX": response(None, '{"message":$context.error.messageString}'),
+        "DEFAULT_5XX": response(None, '{"message":$context.error.messageString}'),
     }
 
 
