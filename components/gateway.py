@@ -121,6 +121,11 @@ def account_log_policy(partition: str, region: str, account: str, access_log_pre
     }
 
 
+def _named_map(values: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:
+    """A map of outputs as one output (an empty map stays a map, not a list)."""
+    return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
+
+
 class Gateway(pulumi.ComponentResource):
     """The REST API, its stage, keys, usage plans, role, logs and alarms."""
 
@@ -334,10 +339,10 @@ class Gateway(pulumi.ComponentResource):
             "collection": f"{url}{shape.collection_path}",
             "snapshot": f"{url}{shape.snapshot_path}",
         })
-        self.usage_plan_ids = pulumi.Output.all(**usage_plan_ids)
+        self.usage_plan_ids = _named_map(usage_plan_ids)
         self.internal_usage_plan_id = internal_plan.id
         self.openapi_document = stage.invoke_url.apply(lambda url: openapi.public_document(shape, url))
-        self.api_key_values = pulumi.Output.secret(pulumi.Output.all(**key_values))
+        self.api_key_values = pulumi.Output.secret(_named_map(key_values))
         self.register_outputs({
             "restApiId": self.rest_api_id,
             "baseUrl": self.base_url,
@@ -348,6 +353,7 @@ class Gateway(pulumi.ComponentResource):
 
     def _api_key(self, name: str, api_name: str, key_name: str, enabled: bool,
                  description: str) -> aws.apigateway.ApiKey:
+        """One API key, named after the customer or internal key alone."""
         return aws.apigateway.ApiKey(
             f"{name}-key-{key_name}",
             name=f"{api_name}-{key_name}",
