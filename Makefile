@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test venv clean
+.PHONY: test venv clean localstack-start localstack-stop localstack-status
 
 venv: $(INSTALLED)
 
@@ -17,5 +17,16 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 test: $(INSTALLED)
 	$(PY) -m pytest
 
+# LocalStack in host mode on 127.0.0.1 (LOCALSTACK_PORT, default 4566); the end-to-end tests
+# start and stop their own instance, these are for trying the product by hand.
+localstack-start:
+	scripts/localstack.sh start
+
+localstack-stop:
+	scripts/localstack.sh stop
+
+localstack-status:
+	scripts/localstack.sh status
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .localstack
