@@ -24,12 +24,14 @@ WRITE_CONCURRENCY = 4
 # The loader keeps its manifest of loaded keys here, under the publish prefix's private folder.
 MANIFEST_OBJECT = "manifest.json"
 
-# Only the calls the loader's store module makes (lease and marker items, batched writes and deletes).
+# Only the calls the loader's store module makes: the marker (GetItem, PutItem), the lease (PutItem,
+# DeleteItem), batched writes and deletes, and the scan that rebuilds a missing manifest.
 DYNAMODB_ACTIONS = (
     "dynamodb:BatchWriteItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:Scan",
 )
 # DynamoDB decrypts the table key and generates data keys with the caller's own KMS permissions.
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
@@ -167,10 +169,18 @@ def loader_policy(
             "Resource": source_objects,
         },
         {
+            # Multipart uploads (large files) need only PutObject, except to abort a failed one.
             "Sid": "PublishIndexAndSnapshot",
             "Effect": "Allow",
-            "Action": "s3:PutObject",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
             "Resource": [published(publish.index_key), published(publish.snapshot_key)],
+        },
+        {
+            # HeadObject: an unchanged data set keeps the snapshot (and its ETag) already published.
+            "Sid": "CheckPublishedSnapshot",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": published(publish.snapshot_key),
         },
         {
             "Sid": "KeepManifest",
