@@ -130,8 +130,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             outputs = {"arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{physical}", "name": physical}
         elif typ == "aws:cloudwatch/compositeAlarm:CompositeAlarm":
-            outputs = {"arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{physical}",
-                       "alarmName": args.inputs.get("alarmName", physical)}
+            # A composite alarm's ARN ends in its alarmName, as AWS builds it.
+            alarm_name = args.inputs.get("alarmName", physical)
+            outputs = {"arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{alarm_name}", "alarmName": alarm_name}
         elif typ == "aws:cloudwatch/eventRule:EventRule":
             outputs = {"arn": f"arn:aws:events:{r}:{a}:rule/{physical}", "name": physical}
         elif typ == "aws:apigateway/restApi:RestApi":
