@@ -33,6 +33,8 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESERVED_COLLECTIONS = ("snapshot",)
+# The stale-data alarm counts hourly periods; CloudWatch evaluates at most 7 days of them.
+MAX_FRESHNESS_HOURS = 7 * 24
 
 
 class ConfigError(pulumi.RunError):
@@ -648,7 +650,8 @@ def _alerts(r: _Reader, raw: Any) -> AlertsConfig:
             emails.append(value)
     return AlertsConfig(
         emails=tuple(emails),
-        freshness_hours=r.integer(body, "freshnessHours", "alerts", 26, low=1, high=24 * 31) or 26,
+        # One CloudWatch alarm evaluates at most 7 days of hourly periods.
+        freshness_hours=r.integer(body, "freshnessHours", "alerts", 26, low=1, high=MAX_FRESHNESS_HOURS) or 26,
     )
 
 

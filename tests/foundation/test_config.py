@@ -215,6 +215,10 @@ CASES = {
         lambda raw: raw["alerts"]["emails"].append("oncall"),
         "alerts.emails[1]: 'oncall' is not an e-mail address (edit Pulumi.prod.yaml)",
     ),
+    "freshness beyond what one alarm can watch": (
+        lambda raw: raw["alerts"].update(freshnessHours=200),
+        "alerts.freshnessHours: 200 is out of range; allowed: 1 to 168 (edit Pulumi.prod.yaml)",
+    ),
     "customers not a list": (
         lambda raw: raw.update(customers={"name": "acme"}),
         'customers: {"name": "acme"} is not a list (edit Pulumi.prod.yaml)',
