@@ -86,19 +86,19 @@ class Problems:
     def __init__(self, keep: int = MAX_REPORTED_PROBLEMS):
         self.keep = keep
         self.total = 0
-        self._earliest: list[tuple[int, int, Problem]] = []
+        self._earliest: list[tuple[int, int, int, Problem]] = []
 
     def add(self, line: int, column: int | str, message: str) -> None:
         self.total += 1
-        # A max-heap (by negated line, then order found) of the `keep` earliest problems.
-        entry = (-line, -self.total, Problem(line, column, message))
+        # A max-heap (by negated line, column, then order found) of the `keep` earliest problems.
+        entry = (-line, -(column if isinstance(column, int) else 0), -self.total, Problem(line, column, message))
         if len(self._earliest) < self.keep:
             heapq.heappush(self._earliest, entry)
         elif entry > self._earliest[0]:
             heapq.heapreplace(self._earliest, entry)
 
     def earliest(self) -> list[Problem]:
-        return [problem for _, _, problem in sorted(self._earliest, reverse=True)]
+        return [entry[-1] for entry in sorted(self._earliest, reverse=True)]
 
     def raise_if_any(self, object_name: str, header: list[str] | None) -> None:
         if not self.total:
