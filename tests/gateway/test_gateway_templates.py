@@ -1,13 +1,18 @@
 """The real mapping templates, rendered as API Gateway renders them, against moto's DynamoDB and S3.
 
-Path parameters go in percent-encoded the way encodeURIComponent writes them, as API Gateway hands
-them to a REST API's templates; the rendered GetItem goes to moto; the answer goes back through the
-selected integration response and its template.
+The real loader (lambda/handler.py) fills moto's table and publish bucket from a CSV of awkward
+keys. Path parameters go in percent-encoded the way encodeURIComponent writes them, as API Gateway
+hands them to a REST API's templates; the rendered GetItem goes to moto; the answer goes back
+through the selected integration response and its template.
 """
 
 from __future__ import annotations
 
+import csv
+import importlib
+import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -17,9 +22,12 @@ from moto import mock_aws
 from components import openapi
 
 from apigw_harness import ApiGateway, VelocityUtilApiGateway, aws_escape_javascript, encode_uri_component
+from conftest import ROOT
 
 REGION = "eu-west-1"
 TABLE = "data-api-test-table"
+SOURCE_BUCKET = "data-api-test-source"
+SOURCE_KEY = "exports/employees.csv"
 BUCKET = "data-api-test-published"
 PUBLISH = "published/"
 ROLE_ARN = "arn:aws:iam::123456789012:role/api-role"
@@ -48,6 +56,11 @@ AWKWARD_KEYS = [
     "$pecial #1 ## not Velocity",
     "(brackets) *stars* !bang ~tilde",
 ]
+# Each department's rows: employee -> the row's other columns (every value a string: no column types).
+STAFF = {
+    "alice": {"title": "Lead \"quoted\" 'single' \\ / $x #y", "salary": "100"},
+    "bob": {"title": "Engineer", "salary": "90"},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -56,19 +69,44 @@ def aws_escaping(monkeypatch):
     monkeypatch.setattr(VelocityUtilApiGateway, "escapeJavaScript", aws_escape_javascript)
 
 
-def contract_document(key: str) -> str:
-    """A document in the loader's layout: the partition value under its own name, items nested."""
-    employees = {
-        f"{key} lead": {"title": "Lead \"quoted\" 'single' \\ / $x #y", "salary": "100"},
-        "bob": {"title": "Engineer", "salary": "90"},
-    }
-    return json.dumps({"department": key, "employees": employees}, separators=(",", ":"),
-                      ensure_ascii=False, sort_keys=True)
+def expected_document(key: str) -> dict[str, Any]:
+    """The loader's contract: the partition value under its own name, the rows nested by employee."""
+    return {"department": key, "employees": STAFF}
+
+
+def source_csv() -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["department", "employee", "title", "salary"])
+    for key in AWKWARD_KEYS:
+        for employee, row in STAFF.items():
+            writer.writerow([key, employee, row["title"], row["salary"]])
+    return out.getvalue().encode()
+
+
+@dataclass
+class LambdaContext:
+    """What the handler reads of Lambda's context object."""
+
+    aws_request_id: str = "template-test"
+    function_name: str = "data-api-test-loader"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
 
 
 @pytest.fixture
-def published():
-    """moto's table and bucket, filled in the loader's layout; yields {key: stored document text}."""
+def store(monkeypatch):
+    """moto's table, source bucket and publish bucket, empty, with the loader's environment set."""
+    for name, value in {
+        "TABLE_NAME": TABLE, "SOURCE_BUCKET": SOURCE_BUCKET, "SOURCE_KEY": SOURCE_KEY,
+        "PUBLISH_BUCKET": BUCKET, "PUBLISH_PREFIX": PUBLISH, "PARTITION_COLUMN": "department",
+        "ITEM_COLUMN": "employee", "ITEMS_FIELD": "employees", "COLLECTION_NAME": "departments",
+        # The loader's clients find the region where Lambda puts it.
+        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.syspath_prepend(str(ROOT / "lambda"))
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
@@ -77,19 +115,30 @@ def published():
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        documents = {key: contract_document(key) for key in AWKWARD_KEYS}
-        for key, doc in documents.items():
-            dynamodb.put_item(TableName=TABLE, Item={
-                "pk": {"S": key}, "doc": {"S": doc}, "rows": {"N": "2"}, "hash": {"S": "h"},
-                "sourceBucket": {"S": "src"}, "sourceKey": {"S": "employees.csv"},
-                "sourceVersion": {"S": "v1"}, "loadedAt": {"S": "2026-01-01T00:00:00Z"},
-            })
-        # Bookkeeping items never carry a document.
-        dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "_loader#lease"}, "expiresAt": {"N": "1"}})
-        dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "_loader#marker"}, "loadedAt": {"S": "x"}})
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield documents
+        for bucket in (SOURCE_BUCKET, BUCKET):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=SOURCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield dynamodb
+
+
+@pytest.fixture
+def published(store, monkeypatch):
+    """The real loader's work on the awkward CSV; yields {key: the document text it stored}."""
+    s3 = boto3.client("s3", region_name=REGION)
+    version = s3.put_object(Bucket=SOURCE_BUCKET, Key=SOURCE_KEY, Body=source_csv())["VersionId"]
+    handler = importlib.import_module("handler")
+    monkeypatch.setattr(handler, "_loader", None)  # a fresh loader, with clients inside this moto
+    event = {"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": SOURCE_BUCKET}, "object": {"key": SOURCE_KEY, "versionId": version}},
+    }]}
+    result = handler.handler(event, LambdaContext())
+    assert [load["outcome"] for load in result["loads"]] == ["succeeded"], result
+    items = store.scan(TableName=TABLE)["Items"]
+    documents = {item["pk"]["S"]: item["doc"]["S"] for item in items if "doc" in item}
+    assert set(documents) == set(AWKWARD_KEYS), sorted(documents)
+    yield documents
 
 
 @pytest.fixture
@@ -121,8 +170,13 @@ def test_item_is_served_verbatim(published, gateway, key):
     assert sent["TableName"] == TABLE and sent["ProjectionExpression"] == "doc", sent
     assert response.status == 200, f"{key!r}: {response.status} {response.body}"
     assert response.body.strip() == published[key], f"{key!r}: the stored document was not served verbatim"
-    assert response.json()["department"] == key
+    assert response.json() == expected_document(key), f"{key!r}: {response.body}"
     assert response.headers == {"Content-Type": "application/json"}
+
+
+def test_the_loader_keeps_a_bookkeeping_item_without_a_document(published, store):
+    marker = store.get_item(TableName=TABLE, Key={"pk": {"S": "_loader#marker"}}).get("Item")
+    assert marker and "doc" not in marker, marker
 
 
 @pytest.mark.parametrize("key", ["not-there", "sales", "_loader#lease", "_loader#marker"])
@@ -201,25 +255,18 @@ def test_dynamodb_server_errors_are_502(gateway, status):
 # ---- the S3 routes ----------------------------------------------------------------------------
 
 
-def put_published(name: str, content: dict[str, Any]) -> bytes:
-    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=BUCKET, Key=f"{PUBLISH}{name}", Body=body, ContentType="application/json",
-        CacheControl="private, max-age=60",
-    )
-    return body
-
-
 @pytest.mark.parametrize("path, name", [("/departments", "index.json"), ("/snapshot", "snapshot.json")])
 def test_published_object_then_not_modified(published, gateway, path, name):
-    body = put_published(name, {"loadedAt": "2026-01-01T00:00:00Z", "count": 1,
-                                "departments": {"O'Brien & Co": {"rows": 2}}})
+    stored = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=f"{PUBLISH}{name}")
+    body = stored["Body"].read()
+    assert set(json.loads(body)["departments"]) == set(AWKWARD_KEYS), f"{name} as the loader wrote it"
+
     first = gateway.get(path)
     assert first.status == 200, first.body
     assert first.body.encode() == body, f"{path}: the object was not passed through untouched"
     assert first.headers["Content-Type"] == "application/json"
-    assert first.headers["Cache-Control"] == "private, max-age=60"
-    assert first.headers["ETag"].strip('"') and first.headers["Last-Modified"], first.headers
+    assert first.headers["Cache-Control"] == stored["CacheControl"] == "private, max-age=60"
+    assert first.headers["ETag"] == stored["ETag"] and first.headers["Last-Modified"], first.headers
 
     second = gateway.get(path, headers={"If-None-Match": first.headers["ETag"]})
     assert gateway.last.request_headers == {"If-None-Match": first.headers["ETag"]}, "not forwarded to S3"
@@ -233,7 +280,7 @@ def test_published_object_then_not_modified(published, gateway, path, name):
 
 
 @pytest.mark.parametrize("path", ["/departments", "/snapshot"])
-def test_nothing_published_yet_is_a_json_404(published, gateway, path):
+def test_nothing_published_yet_is_a_json_404(store, gateway, path):
     response = gateway.get(path)
     assert gateway.last.status == 404  # moto; S3 itself says 403 without s3:ListBucket
     assert response.status == 404
