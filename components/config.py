@@ -30,6 +30,8 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PATH_SEGMENT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 STAGE_NAME = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The partition column names the API's path parameter (`/departments/{department}`).
+PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESERVED_COLLECTIONS = ("snapshot",)
@@ -506,7 +508,10 @@ def _source(r: _Reader, raw: Any) -> SourceConfig:
     suffix = r.string(body, "suffix", "source", default=".csv") or ".csv"
     if key is not None and "suffix" in body:
         r.fail("source.suffix", "applies to source.prefix only; remove it or use source.prefix")
-    partition = r.string(body, "partitionColumn", "source", default="department") or "department"
+    partition = r.string(
+        body, "partitionColumn", "source", default="department", pattern=PATH_PARAMETER,
+        rule="it names the API's path parameter: use a letter followed by letters, digits and underscores",
+    ) or "department"
     item = r.string(body, "itemColumn", "source", default="employee") or "employee"
     if partition == item:
         r.fail("source.itemColumn", f"{_show(item)} is also the partition column; they must differ")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.config import PATH_PARAMETER
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 # The loader's contract: the served JSON document lives in this string attribute of each item.
@@ -22,8 +24,6 @@ API_KEY_HEADER = "x-api-key"
 SECURITY_SCHEME = "api_key"
 SNAPSHOT_SEGMENT = "snapshot"
 VALIDATOR = "parameters"
-# API Gateway path parameter names: a safe alphabet that also reads well in a URL template.
-PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # Headers served with the S3 objects, so clients can revalidate with If-None-Match.
 CACHE_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
 

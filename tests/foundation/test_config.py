@@ -154,6 +154,11 @@ CASES = {
         "source.columnTypes.department: 'integer' is not allowed; the key columns are always strings "
         "(edit Pulumi.prod.yaml)",
     ),
+    "partition column that cannot be a path parameter": (
+        lambda raw: raw["source"].update(partitionColumn="dept name"),
+        "source.partitionColumn: 'dept name' is not allowed; it names the API's path parameter: use a letter "
+        "followed by letters, digits and underscores (edit Pulumi.prod.yaml)",
+    ),
     "same partition and item column": (
         lambda raw: raw["source"].update(itemColumn="department"),
         "source.itemColumn: 'department' is also the partition column; they must differ "
