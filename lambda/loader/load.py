@@ -213,12 +213,10 @@ class Loader:
             )
             for item in self.store.scan_data_items()
         }
-        log.warning(
-            "manifest unavailable; rebuilt from a table scan",
-            manifest=where,
-            status=stored.status,
-            keys=len(entries),
-        )
+        if stored.status == "missing" and not entries:
+            log.info("no manifest and no data yet: a first load", manifest=where)
+        else:
+            log.warning("manifest unavailable; rebuilt from a table scan", manifest=where, status=stored.status, keys=len(entries))
         return Manifest(entries, complete=False)
 
     def _publish(

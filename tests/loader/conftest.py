@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,26 +19,47 @@ for path in (LAMBDA_DIR, HERE):
 from loader_support import PUBLISH_BUCKET, REGION, SOURCE_BUCKET, TABLE, Aws, Harness, make_settings  # noqa: E402
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    """moto's S3 and DynamoDB with the source bucket (versioned), publish bucket and table."""
-    # Fake credentials before any client exists; no endpoint override may redirect the clients.
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
+FAKE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+# No endpoint override or profile may send a client anywhere but moto.
+REMOVED_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")
+
+
+def fake_aws_environment(patch: pytest.MonkeyPatch) -> None:
+    for name, value in FAKE_ENVIRONMENT.items():
+        patch.setenv(name, value)
+    for name in REMOVED_ENVIRONMENT:
+        patch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def aws_clients():
+    """S3 and DynamoDB clients, created once (creating a client costs a tenth of a second)."""
     import boto3
     from moto import mock_aws
 
-    with mock_aws():
+    # Fake credentials before any client exists, and inside a mock, so nothing reaches AWS.
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        fake_aws_environment(patch)
         s3 = boto3.client("s3", region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
+    return Aws(s3, dynamodb)
+
+
+@pytest.fixture
+def aws(aws_clients, monkeypatch):
+    """moto's S3 and DynamoDB, fresh for each test, with the source bucket (versioned), the
+    publish bucket and the table."""
+    from moto import mock_aws
+
+    fake_aws_environment(monkeypatch)
+    s3, dynamodb = aws_clients.s3, aws_clients.dynamodb
+    with mock_aws():
         for bucket in (SOURCE_BUCKET, PUBLISH_BUCKET):
             s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=SOURCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -50,7 +72,7 @@ def aws(monkeypatch):
         dynamodb.update_time_to_live(
             TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
         )
-        yield Aws(s3, dynamodb)
+        yield aws_clients
 
 
 @pytest.fixture
@@ -58,6 +80,9 @@ def harness_factory(aws) -> Callable[..., Harness]:
     """Builds a harness: a loader with clients pointed at moto, no real sleeping, counted calls."""
     from loader.load import Loader
     from loader.store import Store
+
+    sequencers = itertools.count(0x100)
+    hooks: list[tuple[Any, str, Callable]] = []
 
     def build(
         settings: Any = None,
@@ -70,12 +95,29 @@ def harness_factory(aws) -> Callable[..., Harness]:
         settings = settings or make_settings()
         sleeps: list[float] = []
         calls: Counter = Counter()
+        s3_writes: list[str] = []
+        s3_parts: Counter = Counter()
 
         def count(model, **_):
             calls[model.name] += 1
 
-        aws.dynamodb.meta.events.register("before-call.dynamodb", count)
-        aws.s3.meta.events.register("before-call.s3", count)
+        def record_s3_write(params, model, **_):
+            if params.get("Bucket") != PUBLISH_BUCKET:
+                return
+            if model.name in ("PutObject", "CreateMultipartUpload"):
+                s3_writes.append(params["Key"])
+            elif model.name == "UploadPart":
+                s3_parts[params["Key"]] += 1
+
+        hooks.extend(
+            [
+                (aws.dynamodb, "before-call.dynamodb", count),
+                (aws.s3, "before-call.s3", count),
+                (aws.s3, "before-parameter-build.s3", record_s3_write),
+            ]
+        )
+        for client, event, hook in hooks[-3:]:
+            client.meta.events.register(event, hook)
         store = store_class(
             settings.table_name,
             settings.publish_bucket,
@@ -88,12 +130,17 @@ def harness_factory(aws) -> Callable[..., Harness]:
         if clock is not None:
             options["clock"] = clock
         loader = Loader(settings, store, **options)
-        return Harness(aws=aws, settings=settings, loader=loader, store=store, sleeps=sleeps, calls=calls)
+        return Harness(
+            aws=aws, settings=settings, loader=loader, store=store, sleeps=sleeps, calls=calls, s3_writes=s3_writes,
+            s3_parts=s3_parts, sequencers=sequencers,
+        )
 
     yield build
     import handler
 
     handler._loader = None
+    for client, event, hook in hooks:
+        client.meta.events.unregister(event, hook)
 
 
 @pytest.fixture

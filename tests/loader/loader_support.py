@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
 SOURCE_BUCKET = "acme-hr-exports"
@@ -71,14 +76,19 @@ class Harness:
     store: Any
     sleeps: list[float] = field(default_factory=list)
     calls: Counter = field(default_factory=Counter)
-    sequence: int = 0x100
+    """API calls made so far, by operation name (both services)."""
+    s3_writes: list[str] = field(default_factory=list)
+    """Keys of every published object written (PutObject or a multipart upload), in order."""
+    s3_parts: Counter = field(default_factory=Counter)
+    """Multipart upload parts sent, by object key."""
+    sequencers: Iterator[int] = field(default_factory=lambda: itertools.count(0x100))
+    """S3 sequencers for uploads: increasing within a test, shared by its harnesses."""
 
     def put(self, body: str | bytes, key: str = SOURCE_KEY, metadata: dict[str, str] | None = None) -> dict:
         """Uploads a file and returns the S3 notification event that announces it."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         response = self.aws.s3.put_object(Bucket=SOURCE_BUCKET, Key=key, Body=data, Metadata=metadata or {})
-        self.sequence += 1
-        return notification(key, response.get("VersionId"), f"{self.sequence:016X}", response["ETag"].strip('"'))
+        return notification(key, response.get("VersionId"), f"{next(self.sequencers):016X}", response["ETag"].strip('"'))
 
     def invoke(self, event: dict, context: LambdaContext | None = None) -> dict:
         import handler
@@ -126,6 +136,61 @@ class Harness:
             head = self.aws.s3.head_object(Bucket=PUBLISH_BUCKET, Key=entry["Key"])
             objects[entry["Key"]] = (self.object(entry["Key"]), head["ETag"], head["LastModified"], head.get("Metadata"))
         return {"items": json.dumps(self.items(), sort_keys=True), "objects": objects}
+
+
+class ScriptedDynamoDB:
+    """The real (moto) DynamoDB client, except that BatchWriteItem answers follow a script.
+
+    Each call takes the next step: "ok" (really write), "half" (write the first half, return the
+    rest unprocessed), "none" (write nothing, all unprocessed), "fail" (a non-retryable error), or
+    an error code to raise (e.g. a throttling code). After the script, every call is "ok".
+    """
+
+    def __init__(self, client: Any, script: list[str]):
+        self._client = client
+        self._script = list(script)
+        self._lock = threading.Lock()
+        self.answers: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, **request: Any) -> dict:
+        with self._lock:
+            step = self._script.pop(0) if self._script else "ok"
+            self.answers.append(step)
+        (table, requests), = request["RequestItems"].items()
+        if step == "ok":
+            return self._client.batch_write_item(**request)
+        if step == "half":
+            kept, rest = requests[: len(requests) // 2], requests[len(requests) // 2 :]
+            if kept:
+                self._client.batch_write_item(RequestItems={table: kept})
+            return {"UnprocessedItems": {table: rest}}
+        if step == "none":
+            return {"UnprocessedItems": {table: requests}}
+        code = "InternalServerError" if step == "fail" else step
+        raise ClientError({"Error": {"Code": code, "Message": f"injected {code}"}}, "BatchWriteItem")
+
+
+class ScriptedS3:
+    """The real (moto) S3 client, with chosen answers for some objects."""
+
+    def __init__(self, client: Any, last_modified: dict[str, datetime] | None = None, denied: set[str] | None = None):
+        self._client = client
+        self.last_modified = last_modified or {}
+        self.denied = denied or set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **request: Any) -> dict:
+        if request["Key"] in self.denied:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        response = self._client.get_object(**request)
+        if request["Key"] in self.last_modified:
+            response["LastModified"] = self.last_modified[request["Key"]]
+        return response
 
 
 def notification(key: str, version_id: str | None, sequencer: str, etag: str, bucket: str = SOURCE_BUCKET) -> dict:
@@ -224,3 +289,24 @@ def stdout_lines(captured: str) -> list[dict]:
         assert isinstance(parsed, dict), f"stdout line {number} is not a JSON object: {line[:200]}"
         lines.append(parsed)
     return lines
+
+
+def nest(csv_text: str, integer_columns: tuple[str, ...] = ("salary",)) -> dict[str, str]:
+    """The documents a CSV should become, computed independently of the loader's parser."""
+    import csv
+
+    documents: dict[str, dict] = {}
+    for row in csv.DictReader(io.StringIO(csv_text, newline="")):
+        department, employee = row.pop("department"), row.pop("employee")
+        values = {name: (int(value) if name in integer_columns else value) for name, value in row.items()}
+        documents.setdefault(department, {"department": department, "employees": {}})["employees"][employee] = values
+    return {key: json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) for key, doc in documents.items()}
+
+
+def departments_csv(count: int, version: str = "v1", prefix: str = "d", employees: int = 2) -> str:
+    """A CSV with `count` departments (named prefix + two digits), `employees` rows each."""
+    lines = ["department,employee,title,salary"]
+    for d in range(count):
+        for e in range(employees):
+            lines.append(f"{prefix}{d:02d},e{e},{version}-title,{100 + e}")
+    return "\n".join(lines) + "\n"
