@@ -364,6 +364,7 @@ class Store:
     def _write_all(self, requests: Iterable[dict]) -> int:
         """Sends batches of 25, several in flight at once; the first failure fails the whole call."""
         client = self.dynamodb  # created here, once, not by racing workers; clients are thread-safe
+        failed = threading.Event()  # once one batch fails, queued batches are not sent
         done_count = 0
         window = self.write_concurrency * 2  # enough queued to keep every worker busy
         in_flight: set[Future] = set()
@@ -373,13 +374,25 @@ class Store:
                     if len(in_flight) >= window:
                         finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         done_count += sum(future.result() for future in finished)
-                    in_flight.add(pool.submit(self._write_batch, client, batch))
+                    in_flight.add(pool.submit(self._write_batch_unless_failed, client, batch, failed))
                 finished, in_flight = wait(in_flight)
                 done_count += sum(future.result() for future in finished)
             finally:
                 for future in in_flight:
                     future.cancel()
         return done_count
+
+    def _write_batch_unless_failed(self, client: Any, batch: list[dict], failed: threading.Event) -> int:
+        if failed.is_set():
+            return 0  # the call fails anyway with the first batch's error
+        succeeded = False
+        try:
+            written = self._write_batch(client, batch)
+            succeeded = True
+            return written
+        finally:
+            if not succeeded:
+                failed.set()
 
     def _write_batch(self, client: Any, batch: list[dict]) -> int:
         """One batch, with unprocessed items and throttling retried (exponential backoff, full jitter)."""
