@@ -9,7 +9,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from rules.properties import display, known
+from rules.properties import UNKNOWN, display, known, lookup
 from rules.stacks import PRODUCTION_STACKS, ProductionMandatoryPolicy
 
 TABLE = "aws:dynamodb/table:Table"
@@ -39,8 +39,9 @@ def _customer_managed_key(args: ResourceValidationArgs, report_violation: Report
     if args.resource_type != TABLE:
         return
     enabled = known(args.props, "serverSideEncryption", "enabled")
-    key_arn = known(args.props, "serverSideEncryption", "kmsKeyArn")
-    if enabled is True and isinstance(key_arn, str) and key_arn:
+    # A key ARN computed from a key resource is unknown during preview, but set all the same.
+    key_arn = lookup(args.props, "serverSideEncryption", "kmsKeyArn")
+    if enabled is True and (key_arn is UNKNOWN or (isinstance(key_arn, str) and key_arn)):
         return
     which = "the AWS-managed key aws/dynamodb" if enabled is True else "DynamoDB's AWS-owned key"
     report_violation(
