@@ -63,15 +63,14 @@ def localstack_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def localstack_client(localstack_endpoint: str) -> Callable[[str], BaseClient]:
-    """Makes boto3 clients for the session's LocalStack: `localstack_client("dynamodb")`."""
-    session = boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-    )
+def localstack_client(localstack_endpoint: str) -> Callable[..., BaseClient]:
+    """Makes boto3 clients for the session's LocalStack: `localstack_client("dynamodb")`, or
+    `localstack_client("s3", region="eu-west-1")` for another region than us-east-1."""
+    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
     config = Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 2})
 
-    def client(service: str) -> BaseClient:
-        return session.client(service, endpoint_url=localstack_endpoint, config=config)
+    def client(service: str, region: str = REGION) -> BaseClient:
+        return session.client(service, endpoint_url=localstack_endpoint, region_name=region, config=config)
 
     return client
 

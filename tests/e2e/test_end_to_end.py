@@ -1,0 +1,337 @@
+"""The whole read path on LocalStack, over HTTP: the prod stack's own API, keys and loader.
+
+The program runs for Pulumi.prod.yaml under the mock engine; what it declares (the REST API's
+OpenAPI body, table, buckets, loader environment, keys and usage plans) is created on LocalStack,
+and the real loader handler loads CSV drops into it. Then a client calls the API as a subscriber
+would. The tests run in file order: first drop, second drop, invalid drop, reload.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from botocore.client import BaseClient
+
+from conftest import ROOT
+
+from .declared import DeclaredStack, declared_stack
+from .deployment import LocalApi, SourceDrops, create_api, create_storage, published_object
+
+STACK_FILE = ROOT / "Pulumi.prod.yaml"
+DATA = Path(__file__).resolve().parent / "data"
+FIRST_DROP = DATA / "employees.csv"
+SECOND_DROP = DATA / "employees-v2.csv"
+INVALID_DROP = DATA / "employees-invalid.csv"
+LOCAL_LOAD = ROOT / "scripts" / "local_load.py"
+PARTITION_COLUMN = "department"
+ITEM_COLUMN = "employee"
+ITEMS_FIELD = "employees"
+COLLECTION = "departments"
+TIMEOUT = 30
+
+
+# ---- what the API should serve, read from the CSV independently of the loader --------------
+
+
+def typed(value: str, kind: str | None) -> Any:
+    if kind == "integer":
+        return int(value)
+    if kind == "boolean":
+        return {"true": True, "false": False}[value.lower()]
+    return value
+
+
+def expected_documents(path: Path, column_types: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each department's document per the loader's contract: rows nested by employee, typed."""
+    documents: dict[str, dict[str, Any]] = {}
+    with path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            key = row.pop(PARTITION_COLUMN)
+            employee = row.pop(ITEM_COLUMN)
+            document = documents.setdefault(key, {PARTITION_COLUMN: key, ITEMS_FIELD: {}})
+            document[ITEMS_FIELD][employee] = {name: typed(value, column_types.get(name)) for name, value in row.items()}
+    return documents
+
+
+def departments_of(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as rows:
+        return list(dict.fromkeys(row[PARTITION_COLUMN] for row in csv.DictReader(rows)))
+
+
+FIRST_DEPARTMENTS = departments_of(FIRST_DROP)
+SECOND_DEPARTMENTS = departments_of(SECOND_DROP)
+CHANGED = "Sales"
+REMOVED = sorted(set(FIRST_DEPARTMENTS) - set(SECOND_DEPARTMENTS))
+ADDED = sorted(set(SECOND_DEPARTMENTS) - set(FIRST_DEPARTMENTS))
+
+
+def encode_uri_component(text: str) -> str:
+    """What a browser's encodeURIComponent sends: UTF-8, everything but A-Z a-z 0-9 - _ . ! ~ * ' ( )."""
+    return quote(text, safe="-_.!~*'()")
+
+
+# ---- the product on LocalStack ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def declared() -> DeclaredStack:
+    return declared_stack(STACK_FILE)
+
+
+@pytest.fixture(scope="module")
+def client(localstack_client, declared: DeclaredStack) -> Callable[[str], BaseClient]:
+    """Clients for the stack's region, where the document's integrations call DynamoDB and S3."""
+    return lambda service: localstack_client(service, region=declared.region)
+
+
+@pytest.fixture(scope="module")
+def api(declared: DeclaredStack, client, invoke_url) -> LocalApi:
+    create_storage(declared, client)
+    return create_api(declared, client, invoke_url)
+
+
+@pytest.fixture(scope="module")
+def drops(declared: DeclaredStack, localstack_endpoint: str, client, api) -> SourceDrops:
+    return SourceDrops(declared, localstack_endpoint, client)
+
+
+@pytest.fixture(scope="module")
+def first_drop(drops: SourceDrops) -> dict[str, Any]:
+    result = drops.load(FIRST_DROP.read_bytes())
+    assert [load["outcome"] for load in result["loads"]] == ["succeeded"], result
+    return result
+
+
+def customer_key(declared: DeclaredStack, api: LocalApi) -> tuple[str, str]:
+    key = next(k for k in declared.keys if k.customer and k.enabled)
+    return key.owner, api.key_values[key.owner]
+
+
+def internal_key(declared: DeclaredStack, api: LocalApi) -> tuple[str, str]:
+    key = next(k for k in declared.keys if not k.customer)
+    return key.owner, api.key_values[key.owner]
+
+
+def get(url: str, api_key: str | None, headers: dict[str, str] | None = None) -> requests.Response:
+    sent = dict(headers or {})
+    if api_key is not None:
+        sent["x-api-key"] = api_key
+    return requests.get(url, headers=sent, timeout=TIMEOUT)
+
+
+def item_url(api: LocalApi, department: str) -> str:
+    return f"{api.stage_url}/{COLLECTION}/{encode_uri_component(department)}"
+
+
+def assert_json(response: requests.Response, status: int, what: str) -> Any:
+    assert response.status_code == status, f"{what}: {response.status_code} {response.text}"
+    content_type = response.headers.get("Content-Type", "")
+    assert content_type.split(";")[0].strip() == "application/json", f"{what}: Content-Type {content_type!r}"
+    try:
+        return response.json()
+    except ValueError as error:
+        raise AssertionError(f"{what}: the body is not JSON: {response.text!r}") from error
+
+
+def served(api: LocalApi, api_key: str, departments: list[str]) -> dict[str, tuple[int, str]]:
+    """Each department's status and body as the API serves them now."""
+    answers = {}
+    for department in departments:
+        response = get(item_url(api, department), api_key)
+        answers[department] = (response.status_code, response.text)
+    return answers
+
+
+# ---- the first drop --------------------------------------------------------------------------
+
+
+def test_the_sample_and_the_stack_exercise_what_the_suite_claims(declared: DeclaredStack):
+    awkward = {"double quote": '"', "apostrophe": "'", "ampersand": "&", "space": " ", "slash": "/",
+               "plus": "+", "backslash": "\\", "percent": "%"}
+    for what, character in awkward.items():
+        assert any(character in key for key in FIRST_DEPARTMENTS), f"{FIRST_DROP.name}: no department with a {what}"
+    assert any(not key.isascii() for key in FIRST_DEPARTMENTS), f"{FIRST_DROP.name}: no non-ASCII department"
+    assert REMOVED and ADDED and CHANGED in SECOND_DEPARTMENTS, f"{SECOND_DROP.name}: removed {REMOVED}, added {ADDED}"
+    assert any(k.customer and not k.enabled for k in declared.keys), f"{STACK_FILE.name}: no disabled customer"
+    assert any(not k.customer for k in declared.keys), f"{STACK_FILE.name}: no internal key"
+    assert declared.column_types, f"{STACK_FILE.name}: no typed columns to check the loader's typing"
+
+
+@pytest.mark.parametrize("department", FIRST_DEPARTMENTS)
+def test_every_department_is_served_to_a_customer_and_to_an_internal_key(declared, api, first_drop, department):
+    expected = expected_documents(FIRST_DROP, declared.column_types)[department]
+    for owner, value in (customer_key(declared, api), internal_key(declared, api)):
+        url = item_url(api, department)
+        body = assert_json(get(url, value), 200, f"GET {url} with {owner}'s key")
+        assert body == expected, f"GET {url} with {owner}'s key: {body}"
+
+
+def test_every_enabled_key_is_accepted_and_the_disabled_one_is_not(declared, api, first_drop):
+    url = item_url(api, FIRST_DEPARTMENTS[0])
+    for key in declared.keys:
+        response = get(url, api.key_values[key.owner])
+        expected = 200 if key.enabled else 403
+        assert response.status_code == expected, f"GET {url} with {key.owner}'s key ({key.name}): {response.status_code}"
+
+
+@pytest.mark.parametrize("case", ["no key", "wrong key", "disabled customer's key"])
+@pytest.mark.parametrize("route", ["item", "index", "snapshot"])
+def test_requests_without_a_valid_enabled_key_are_403_with_a_json_message(declared, api, first_drop, case, route):
+    disabled = next(k for k in declared.keys if k.customer and not k.enabled)
+    api_key = {"no key": None, "wrong key": api.key_values[disabled.owner][::-1] + "x",
+               "disabled customer's key": api.key_values[disabled.owner]}[case]
+    path = {"item": f"{COLLECTION}/{encode_uri_component(CHANGED)}", "index": COLLECTION, "snapshot": "snapshot"}[route]
+    url = f"{api.stage_url}/{path}"
+    body = assert_json(get(url, api_key), 403, f"GET {url} with {case}")
+    assert isinstance(body, dict) and set(body) == {"message"} and body["message"], f"GET {url}: {body}"
+
+
+@pytest.mark.parametrize("department", ["Nobody", "sales", "R%26D", "Sales ", "_loader#marker", "_loader#lease"])
+def test_an_unknown_department_is_404_with_a_json_message(declared, api, first_drop, department):
+    owner, value = customer_key(declared, api)
+    url = item_url(api, department)
+    body = assert_json(get(url, value), 404, f"GET {url} with {owner}'s key")
+    assert isinstance(body, dict) and set(body) == {"message"} and body["message"], f"GET {url}: {body}"
+
+
+def test_a_literal_plus_in_the_path_reads_as_a_space(declared, api, first_drop):
+    # Documented: clients send '+' as %2B; a bare '+' is decoded to a space like a form value.
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/{COLLECTION}/C++"
+    assert_json(get(url, value), 404, f"GET {url}")
+
+
+@pytest.mark.parametrize("route, name", [(COLLECTION, "index.json"), ("snapshot", "snapshot.json")])
+def test_published_objects_are_served_with_an_etag_then_304(declared, api, client, first_drop, route, name):
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/{route}"
+    response = get(url, value)
+    body = assert_json(response, 200, f"GET {url}")
+    assert response.content == published_object(client, declared, name), f"GET {url}: not the published {name}"
+    assert set(body[COLLECTION]) == set(FIRST_DEPARTMENTS), f"GET {url}: {sorted(body[COLLECTION])}"
+    if name == "snapshot.json":
+        assert body[COLLECTION] == expected_documents(FIRST_DROP, declared.column_types), f"GET {url}"
+    else:
+        assert body["count"] == len(FIRST_DEPARTMENTS), f"GET {url}: count {body['count']}"
+    etag = response.headers.get("ETag")
+    assert etag, f"GET {url}: no ETag header in {dict(response.headers)}"
+
+    again = get(url, value, {"If-None-Match": etag})
+
+    assert again.status_code == 304, f"GET {url} with If-None-Match {etag}: {again.status_code} {again.text}"
+    # LocalStack's S3 sends no ETag with a 304 (AWS's does), so only the status and body are checked.
+    assert again.content == b"", f"GET {url} with If-None-Match: a 304 has no body, got {again.text!r}"
+
+
+# ---- the second drop: one department changed, one removed, one added ------------------------
+
+
+@pytest.fixture(scope="module")
+def before_second_drop(declared, api, first_drop) -> dict[str, str]:
+    """The published objects' ETags as the first drop left them."""
+    _, value = customer_key(declared, api)
+    return {route: get(f"{api.stage_url}/{route}", value).headers["ETag"] for route in (COLLECTION, "snapshot")}
+
+
+@pytest.fixture(scope="module")
+def second_drop(drops: SourceDrops, before_second_drop) -> dict[str, Any]:
+    result = drops.load(SECOND_DROP.read_bytes())
+    assert [load["outcome"] for load in result["loads"]] == ["succeeded"], result
+    load = result["loads"][0]
+    assert (load["keysWritten"], load["keysDeleted"]) == (1 + len(ADDED), len(REMOVED)), load
+    return result
+
+
+def test_the_second_drop_is_what_the_api_serves(declared, api, second_drop):
+    expected = expected_documents(SECOND_DROP, declared.column_types)
+    first = expected_documents(FIRST_DROP, declared.column_types)
+    assert expected[CHANGED] != first[CHANGED], f"{SECOND_DROP.name}: {CHANGED} is not changed"
+    _, value = internal_key(declared, api)
+    for department in SECOND_DEPARTMENTS:
+        url = item_url(api, department)
+        body = assert_json(get(url, value), 200, f"GET {url} after the second drop")
+        assert body == expected[department], f"GET {url} after the second drop: {body}"
+    for department in REMOVED:
+        url = item_url(api, department)
+        assert_json(get(url, value), 404, f"GET {url}: removed by the second drop")
+
+
+def test_the_second_drop_replaces_the_index_and_snapshot(declared, api, before_second_drop, second_drop):
+    _, value = customer_key(declared, api)
+    for route in (COLLECTION, "snapshot"):
+        url = f"{api.stage_url}/{route}"
+        response = get(url, value, {"If-None-Match": before_second_drop[route]})
+        body = assert_json(response, 200, f"GET {url} with the first drop's ETag")
+        assert response.headers.get("ETag") not in (None, before_second_drop[route]), f"GET {url}: ETag unchanged"
+        assert set(body[COLLECTION]) == set(SECOND_DEPARTMENTS), f"GET {url}: {sorted(body[COLLECTION])}"
+
+
+# ---- an invalid drop changes nothing that is served ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def invalid_drop(declared, api, drops: SourceDrops, second_drop) -> dict[str, Any]:
+    """What the API served before the invalid drop, and the error the loader raised for it."""
+    _, value = customer_key(declared, api)
+    probe = sorted(set(SECOND_DEPARTMENTS) | set(departments_of(INVALID_DROP)))
+    before = {
+        "items": served(api, value, probe),
+        "etags": {route: get(f"{api.stage_url}/{route}", value).headers["ETag"] for route in (COLLECTION, "snapshot")},
+    }
+    with pytest.raises(Exception) as failure:
+        drops.load(INVALID_DROP.read_bytes())
+    return {"before": before, "probe": probe, "error": failure.value}
+
+
+def test_an_invalid_drop_fails_naming_the_bad_values(invalid_drop):
+    error = invalid_drop["error"]
+    assert type(error).__name__ == "InvalidSource", f"{type(error).__name__}: {error}"
+    assert "'a lot'" in str(error) and "'maybe'" in str(error), str(error)
+
+
+def test_an_invalid_drop_changes_nothing_the_api_serves(declared, api, invalid_drop):
+    _, value = customer_key(declared, api)
+    after = served(api, value, invalid_drop["probe"])
+    assert after == invalid_drop["before"]["items"], "an invalid drop changed what the item route serves"
+    for route, etag in invalid_drop["before"]["etags"].items():
+        url = f"{api.stage_url}/{route}"
+        response = get(url, value, {"If-None-Match": etag})
+        assert response.status_code == 304, f"GET {url}: the invalid drop replaced it ({response.status_code})"
+
+
+# ---- make local-load: the same handler from the command line ---------------------------------
+
+
+def test_local_load_runs_the_handler_for_a_file_and_the_api_serves_it(declared, api, localstack_endpoint, invalid_drop):
+    command = [
+        sys.executable, str(LOCAL_LOAD), str(FIRST_DROP),
+        "--stack-file", str(STACK_FILE),
+        "--endpoint", localstack_endpoint,
+        "--table", declared.table_name,
+        "--source-bucket", declared.source_bucket,
+        "--publish-bucket", declared.publish_bucket,
+        "--function-name", declared.loader_environment["METRICS_SERVICE"],
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert run.returncode == 0, f"{' '.join(command)} exited {run.returncode}:\n{run.stdout}\n{run.stderr}"
+    summary = json.loads(run.stdout)
+    assert [load["outcome"] for load in summary["loads"]] == ["succeeded"], run.stdout
+
+    expected = expected_documents(FIRST_DROP, declared.column_types)
+    _, value = internal_key(declared, api)
+    for department in sorted(set(FIRST_DEPARTMENTS) | set(ADDED)):
+        url = item_url(api, department)
+        if department in expected:
+            body = assert_json(get(url, value), 200, f"GET {url} after local_load")
+            assert body == expected[department], f"GET {url} after local_load: {body}"
+        else:
+            assert_json(get(url, value), 404, f"GET {url}: not in {FIRST_DROP.name}")
