@@ -13,7 +13,6 @@ import re
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Mapping
 

@@ -28,6 +28,17 @@ LEASE_WAIT_SECONDS = 60.0
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
 
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """What a load publishes as snapshot.json, decided before it writes the table."""
+
+    head: bytes
+    size: int
+    publish: bool
+    """False when the published snapshot already holds this data set."""
+    metadata: dict[str, str]
+
+
 @dataclass
 class LoadResult:
     """What one load did: logged as one line, and returned by the handler."""
@@ -167,25 +178,43 @@ class Loader:
             changes, settings.max_delete_fraction, plan.allows_mass_delete(source.metadata), source.name
         )
         result.keys_unchanged = len(changes.unchanged)
-        if changes.changes_table or not previous.complete:
-            requests_before = self.store.batch_requests
-            # Saved before any write, so a load that dies midway leaves every key it may have
-            # touched marked unknown: the next load rewrites or deletes each of them.
-            self.store.write_private(keys.manifest, plan.pending_manifest(previous.entries, changes).to_json())
-            result.keys_written = self.store.put_items(
-                data_item(document.key, document.text, document.rows, document.content_hash, version, loaded_at)
-                for document in dataset.documents(changes.write)
-            )
-            # Only once every write succeeded do keys that left the data set go.
-            result.keys_deleted = self.store.delete_keys(changes.delete)
+        writes_table = changes.changes_table or not previous.complete
+        if writes_table:
             current = plan.final_manifest(
                 previous.entries, changes, dataset.rows_of, dataset.content_hash, version.version, loaded_at
             )
-            self.store.write_private(keys.manifest, current.to_json())
-            result.batch_requests = self.store.batch_requests - requests_before
         else:
             current = previous
-        self._publish(dataset, current, version, loaded_at, snapshot_metadata, result)
+        snapshot = self._snapshot_plan(dataset, current, version, loaded_at, snapshot_metadata, result)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as background:
+            staged = None
+            if snapshot.publish and self.store.needs_parts(snapshot.size):
+                # A large snapshot goes up while the table is written, and appears only once
+                # every write has succeeded (S3 shows a multipart upload only when completed).
+                staged = self.store.stage(
+                    keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
+                )
+                staged.send_in_background(background, published.snapshot_chunks(snapshot.head, dataset.documents()))
+            try:
+                if writes_table:
+                    self._write_table(dataset, previous, changes, current, version, loaded_at, result)
+                if staged is not None:
+                    staged.complete()
+                elif snapshot.publish:
+                    self.store.publish(
+                        keys.snapshot,
+                        published.snapshot_chunks(snapshot.head, dataset.documents()),
+                        snapshot.size,
+                        published.CONTENT_TYPE,
+                        published.CACHE_CONTROL,
+                        snapshot.metadata,
+                    )
+                result.snapshot_published = snapshot.publish
+            finally:
+                if staged is not None:
+                    staged.close()
+        index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
+        self.store.publish(keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {})
         self.store.write_marker(
             {
                 **position.as_json(),
@@ -219,7 +248,31 @@ class Loader:
             log.warning("manifest unavailable; rebuilt from a table scan", manifest=where, status=stored.status, keys=len(entries))
         return Manifest(entries, complete=False)
 
-    def _publish(
+    def _write_table(
+        self,
+        dataset: Dataset,
+        previous: Manifest,
+        changes: plan.Plan,
+        current: Manifest,
+        version: SourceVersion,
+        loaded_at: str,
+        result: LoadResult,
+    ) -> None:
+        keys = self.settings.published
+        requests_before = self.store.batch_requests
+        # Saved before any write, so a load that dies midway leaves every key it may have
+        # touched marked unknown: the next load rewrites or deletes each of them.
+        self.store.write_private(keys.manifest, plan.pending_manifest(previous.entries, changes).to_json())
+        result.keys_written = self.store.put_items(
+            data_item(document.key, document.text, document.rows, document.content_hash, version, loaded_at)
+            for document in dataset.documents(changes.write)
+        )
+        # Only once every write succeeded do keys that left the data set go.
+        result.keys_deleted = self.store.delete_keys(changes.delete)
+        self.store.write_private(keys.manifest, current.to_json())
+        result.batch_requests = self.store.batch_requests - requests_before
+
+    def _snapshot_plan(
         self,
         dataset: Dataset,
         current: Manifest,
@@ -227,10 +280,8 @@ class Loader:
         loaded_at: str,
         snapshot_metadata: dict[str, str] | None,
         result: LoadResult,
-    ) -> None:
-        settings = self.settings
-        keys = settings.published
-        collection = settings.collection_name
+    ) -> SnapshotPlan:
+        collection = self.settings.collection_name
         fingerprint = published.fingerprint(collection, current.entries)
         head = published.snapshot_head(collection, version, loaded_at)
         size = published.snapshot_size(head, ((key, dataset.document_size(key)) for key in dataset.keys()))
@@ -241,19 +292,13 @@ class Loader:
                 snapshotBytes=size,
                 limitBytes=published.API_RESPONSE_LIMIT,
             )
-        # An unchanged data set keeps the snapshot already published for it.
-        if (snapshot_metadata or {}).get(published.FINGERPRINT_METADATA) != fingerprint:
-            self.store.publish(
-                keys.snapshot,
-                published.snapshot_chunks(head, dataset.documents()),
-                size,
-                published.CONTENT_TYPE,
-                published.CACHE_CONTROL,
-                {published.FINGERPRINT_METADATA: fingerprint},
-            )
-            result.snapshot_published = True
-        index = published.index_body(collection, current.entries, version, loaded_at)
-        self.store.publish(keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {})
+        return SnapshotPlan(
+            head=head,
+            size=size,
+            # An unchanged data set keeps the snapshot already published for it.
+            publish=(snapshot_metadata or {}).get(published.FINGERPRINT_METADATA) != fingerprint,
+            metadata={published.FINGERPRINT_METADATA: fingerprint},
+        )
 
     # ----------------------------------------------------------------------------------------
 

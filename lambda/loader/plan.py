@@ -14,6 +14,9 @@ OLDER = "older"
 
 MASS_DELETE_METADATA = "allow-mass-delete"
 MANIFEST_FORMAT = 1
+ENTRY_FIELDS = {"hash", "rows", "version", "loadedAt"}
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,30 +134,45 @@ class Manifest:
     complete: bool
     """False while a load is writing (a 'pending' manifest), or when it must be saved again."""
 
-    def to_json(self) -> bytes:
-        keys = {
-            key: {"hash": entry.content_hash, "rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}
-            for key, entry in sorted(self.entries.items())
-        }
-        document = {"format": MANIFEST_FORMAT, "status": "complete" if self.complete else "pending", "keys": keys}
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    def to_json(self) -> bytearray:
+        """The manifest as JSON, written entry by entry so no second copy of the map is built."""
+        status = "complete" if self.complete else "pending"
+        out = bytearray(f'{{"format":{MANIFEST_FORMAT},"status":"{status}","keys":{{'.encode("utf-8"))
+        separator = b""
+        for key in sorted(self.entries):
+            entry = self.entries[key]
+            value = {"hash": entry.content_hash, "rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}
+            out += separator
+            out += _JSON(key).encode("utf-8")
+            out += b":"
+            out += _JSON(value).encode("utf-8")
+            separator = b","
+        out += b"}}"
+        return out
 
     @classmethod
-    def from_json(cls, body: bytes, where: str) -> Manifest:
-        try:
-            document = json.loads(body)
-            if document.get("format") != MANIFEST_FORMAT:
-                raise ValueError(f"format {document.get('format')!r} is not {MANIFEST_FORMAT}")
-            shared: dict[str, str] = {}  # versions and times repeat across keys: keep one copy
-            entries = {
-                key: Entry(
+    def from_json(cls, body: bytes | bytearray, where: str) -> Manifest:
+        shared: dict[str, str] = {}  # versions and times repeat across keys: keep one copy of each
+
+        def entry_or_object(pairs: list[tuple[str, Any]]) -> Any:
+            # Called as each JSON object closes: entries become Entry at once, never a dict.
+            value = dict(pairs)
+            if value.keys() == ENTRY_FIELDS and isinstance(value["rows"], int):
+                return Entry(
                     content_hash=value["hash"],
-                    rows=int(value["rows"]),
+                    rows=value["rows"],
                     version=shared.setdefault(value["version"], value["version"]),
                     loaded_at=shared.setdefault(value["loadedAt"], value["loadedAt"]),
                 )
-                for key, value in document["keys"].items()
-            }
+            return value
+
+        try:
+            document = json.loads(body, object_pairs_hook=entry_or_object)
+            if document.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"format {document.get('format')!r} is not {MANIFEST_FORMAT}")
+            entries = document["keys"]
+            if not all(isinstance(entry, Entry) for entry in entries.values()):
+                raise ValueError("an entry lacks hash, rows, version or loadedAt")
             return cls(entries, complete=document["status"] == "complete")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise LoaderError(

@@ -23,14 +23,20 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def index_body(
     collection: str, entries: Mapping[str, Entry], source: SourceVersion, loaded_at: str
-) -> bytes:
+) -> bytearray:
     """index.json: this load's time and source, and every key's rows and the version that last changed it."""
-    keys = {
-        key: {"rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}
-        for key, entry in sorted(entries.items())
-    }
-    document = {"loadedAt": loaded_at, "source": source.as_json(), "count": len(keys), collection: keys}
-    return _JSON(document).encode("utf-8")
+    opening = _JSON({"loadedAt": loaded_at, "source": source.as_json(), "count": len(entries), collection: {}})
+    out = bytearray(opening[: -len("}}")].encode("utf-8"))  # left open at the collection's map
+    separator = b""
+    for key in sorted(entries):
+        entry = entries[key]
+        out += separator
+        out += _JSON(key).encode("utf-8")
+        out += b":"
+        out += _JSON({"rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}).encode("utf-8")
+        separator = b","
+    out += b"}}"
+    return out
 
 
 def snapshot_head(collection: str, source: SourceVersion, loaded_at: str) -> bytes:

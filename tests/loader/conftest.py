@@ -96,7 +96,7 @@ def harness_factory(aws) -> Callable[..., Harness]:
         sleeps: list[float] = []
         calls: Counter = Counter()
         s3_writes: list[str] = []
-        s3_parts: Counter = Counter()
+        s3_parts: dict[str, list[int]] = {}
 
         def count(model, **_):
             calls[model.name] += 1
@@ -107,7 +107,7 @@ def harness_factory(aws) -> Callable[..., Harness]:
             if model.name in ("PutObject", "CreateMultipartUpload"):
                 s3_writes.append(params["Key"])
             elif model.name == "UploadPart":
-                s3_parts[params["Key"]] += 1
+                s3_parts.setdefault(params["Key"], []).append(len(params["Body"]))
 
         hooks.extend(
             [

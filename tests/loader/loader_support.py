@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -79,8 +79,8 @@ class Harness:
     """API calls made so far, by operation name (both services)."""
     s3_writes: list[str] = field(default_factory=list)
     """Keys of every published object written (PutObject or a multipart upload), in order."""
-    s3_parts: Counter = field(default_factory=Counter)
-    """Multipart upload parts sent, by object key."""
+    s3_parts: dict[str, list[int]] = field(default_factory=dict)
+    """The size of each multipart upload part sent, by object key."""
     sequencers: Iterator[int] = field(default_factory=lambda: itertools.count(0x100))
     """S3 sequencers for uploads: increasing within a test, shared by its harnesses."""
 

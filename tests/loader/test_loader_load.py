@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 from loader_support import (
     EMPLOYEES,
     PUBLISH_BUCKET,
@@ -210,22 +211,80 @@ def test_removing_a_minority_of_keys_passes_the_guard(harness):
 # ----------------------------------------------------------------------------------------------
 
 
-def test_a_large_snapshot_goes_up_as_a_multipart_upload_that_appears_whole(harness, monkeypatch):
+def test_a_large_snapshot_goes_up_as_a_multipart_upload_that_appears_whole(harness, small_parts):
+    text = departments_csv(60, employees=3)
+    harness.drop(text)
+
+    snapshot = harness.object(SNAPSHOT)
+    assert len(snapshot) > 4 * 2048, "the snapshot spans several parts"
+    parts = harness.s3_parts[SNAPSHOT]
+    assert sum(parts) == len(snapshot) and len(parts) >= 4
+    assert all(2048 <= size < 2048 + 1024 for size in parts[:-1]), f"every part but the last is at least the minimum: {parts}"
+    assert json.loads(snapshot)["departments"] == {key: json.loads(doc) for key, doc in nest(text).items()}
+    head = harness.aws.s3.head_object(Bucket=PUBLISH_BUCKET, Key=SNAPSHOT)
+    assert (head["ContentType"], head["CacheControl"]) == ("application/json", "private, max-age=60")
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Multipart uploads of tiny parts, so a test-sized snapshot spans several."""
     import moto.s3.models
 
     from loader import store
 
     monkeypatch.setattr(store, "PART_BYTES", 2048)
     monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
-    text = departments_csv(60, employees=3)
-    harness.drop(text)
 
-    snapshot = harness.object(SNAPSHOT)
-    assert len(snapshot) > 4 * 2048, "the snapshot spans several parts"
-    assert harness.s3_parts[SNAPSHOT] == -(-len(snapshot) // 2048), "parts of the configured size, the last one short"
-    assert json.loads(snapshot)["departments"] == {key: json.loads(doc) for key, doc in nest(text).items()}
-    head = harness.aws.s3.head_object(Bucket=PUBLISH_BUCKET, Key=SNAPSHOT)
-    assert (head["ContentType"], head["CacheControl"]) == ("application/json", "private, max-age=60")
+
+def test_a_large_snapshot_sent_during_the_writes_stays_hidden_when_the_load_fails(harness, small_parts):
+    from loader.errors import StoreError
+
+    harness.drop(departments_csv(60, employees=3))
+    before = harness.object(SNAPSHOT)
+    original = harness.store.delete_keys
+
+    def crash(keys):
+        raise StoreError("injected crash after the puts")
+
+    harness.store.delete_keys = crash
+    changed = departments_csv(50, version="v2", employees=3)
+    event = harness.put(changed)
+    with pytest.raises(StoreError, match="injected crash"):
+        harness.invoke(event)
+
+    assert harness.object(SNAPSHOT) == before, "readers still see the last complete snapshot"
+    assert harness.aws.s3.list_multipart_uploads(Bucket=PUBLISH_BUCKET).get("Uploads", []) == [], "the upload was aborted"
+    harness.store.delete_keys = original
+    harness.invoke(event)
+    assert json.loads(harness.object(SNAPSHOT))["departments"] == {k: json.loads(d) for k, d in nest(changed).items()}
+
+
+def test_a_snapshot_upload_that_fails_fails_the_load_and_a_retry_publishes_it(harness_factory, aws, small_parts):
+    from loader.errors import StoreError
+
+    class FailingParts:
+        def __init__(self, client):
+            self._client, self.failures = client, 1
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+        def upload_part(self, **request):
+            if self.failures:
+                self.failures -= 1
+                raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "UploadPart")
+            return self._client.upload_part(**request)
+
+    harness = harness_factory(s3=FailingParts(aws.s3))
+    text = departments_csv(60, employees=3)
+    event = harness.put(text)
+    with pytest.raises(StoreError, match=f"uploading s3://{PUBLISH_BUCKET}/{SNAPSHOT} failed: InternalError: injected"):
+        harness.invoke(event)
+    assert harness.object(SNAPSHOT) is None and "_loader#marker" not in harness.items()
+    assert harness.aws.s3.list_multipart_uploads(Bucket=PUBLISH_BUCKET).get("Uploads", []) == []
+
+    harness.invoke(event)
+    assert json.loads(harness.object(SNAPSHOT))["departments"] == {k: json.loads(d) for k, d in nest(text).items()}
 
 
 def test_a_snapshot_over_api_gateways_limit_is_warned_about(harness, capsys, monkeypatch):

@@ -10,7 +10,6 @@ import pytest
 from loader_support import (
     EMPLOYEES,
     PUBLISH_PREFIX,
-    SOURCE_KEY,
     LambdaContext,
     ScriptedDynamoDB,
     ScriptedS3,
