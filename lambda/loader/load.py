@@ -6,9 +6,10 @@ import math
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from loader import metrics, plan, published
 from loader.dataset import Dataset, Schema, parse
@@ -186,33 +187,11 @@ class Loader:
         else:
             current = previous
         snapshot = self._snapshot_plan(dataset, current, version, loaded_at, snapshot_metadata, result)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as background:
-            staged = None
-            if snapshot.publish and self.store.needs_parts(snapshot.size):
-                # A large snapshot goes up while the table is written, and appears only once
-                # every write has succeeded (S3 shows a multipart upload only when completed).
-                staged = self.store.stage(
-                    keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
-                )
-                staged.send_in_background(background, published.snapshot_chunks(snapshot.head, dataset.documents()))
-            try:
-                if writes_table:
-                    self._write_table(dataset, previous, changes, current, version, loaded_at, result)
-                if staged is not None:
-                    staged.complete()
-                elif snapshot.publish:
-                    self.store.publish(
-                        keys.snapshot,
-                        published.snapshot_chunks(snapshot.head, dataset.documents()),
-                        snapshot.size,
-                        published.CONTENT_TYPE,
-                        published.CACHE_CONTROL,
-                        snapshot.metadata,
-                    )
-                result.snapshot_published = snapshot.publish
-            finally:
-                if staged is not None:
-                    staged.close()
+        with self._snapshot_publisher(snapshot, dataset) as publish_snapshot:
+            if writes_table:
+                self._write_table(dataset, previous, changes, current, version, loaded_at, result)
+            publish_snapshot()
+        result.snapshot_published = snapshot.publish
         index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
         self.store.publish(keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {})
         self.store.write_marker(
@@ -271,6 +250,30 @@ class Loader:
         result.keys_deleted = self.store.delete_keys(changes.delete)
         self.store.write_private(keys.manifest, current.to_json())
         result.batch_requests = self.store.batch_requests - requests_before
+
+    @contextmanager
+    def _snapshot_publisher(self, snapshot: SnapshotPlan, dataset: Dataset) -> Iterator[Callable[[], None]]:
+        """Yields what makes the new snapshot.json visible, to call once the table is written.
+
+        A large snapshot is sent meanwhile, as a multipart upload that S3 shows only when it is
+        completed; if the load fails first, the upload is abandoned and readers keep the old one.
+        """
+        keys = self.settings.published
+        chunks = published.snapshot_chunks(snapshot.head, dataset.documents())
+        if not snapshot.publish:
+            yield lambda: None
+        elif not self.store.needs_parts(snapshot.size):
+            yield lambda: self.store.publish(
+                keys.snapshot, chunks, snapshot.size, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
+            )
+        else:
+            staged = self.store.stage(keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as background:
+                staged.send_in_background(background, chunks)
+                try:
+                    yield staged.complete
+                finally:
+                    staged.close()
 
     def _snapshot_plan(
         self,
