@@ -86,6 +86,7 @@ def create_api(declared: DeclaredStack, client: Callable[[str], BaseClient],
     apigateway.put_rest_api(restApiId=api_id, mode="overwrite", failOnWarnings=True,
                             body=declared.openapi_body.encode())
     # LocalStack's import skips the document's gateway responses (AWS applies them): put each one.
+    # It then honours their status codes but not their templates (its own JSON message is sent).
     for response_type, response in declared.openapi.get(GATEWAY_RESPONSES, {}).items():
         request: dict[str, Any] = {"restApiId": api_id, "responseType": response_type,
                                    "responseTemplates": response.get("responseTemplates", {}),

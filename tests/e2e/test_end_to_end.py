@@ -203,6 +203,14 @@ def test_an_unknown_department_is_404_with_a_json_message(declared, api, first_d
     assert isinstance(body, dict) and set(body) == {"message"} and body["message"], f"GET {url}: {body}"
 
 
+def test_an_undeclared_route_is_404_with_a_json_message(declared, api, first_drop):
+    # The document's gateway responses turn API Gateway's 403 for an unknown route into a 404.
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/{COLLECTION}/{encode_uri_component(CHANGED)}/employees"
+    body = assert_json(get(url, value), 404, f"GET {url}")
+    assert isinstance(body, dict) and body.get("message"), f"GET {url}: {body}"
+
+
 def test_a_literal_plus_in_the_path_reads_as_a_space(declared, api, first_drop):
     # Documented: clients send '+' as %2B; a bare '+' is decoded to a space like a form value.
     _, value = customer_key(declared, api)
