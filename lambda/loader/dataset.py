@@ -346,9 +346,6 @@ class Dataset:
     def __len__(self) -> int:
         return len(self._partitions)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._partitions
-
     def content_hash(self, key: str) -> str:
         return self._partitions[key].content_hash
 

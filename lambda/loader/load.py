@@ -49,6 +49,7 @@ class LoadResult:
     outcome: str = FAILED
     reason: str | None = None
     version: str | None = None
+    source_bytes: int | None = None
     rows: int = 0
     keys_written: int = 0
     keys_unchanged: int = 0
@@ -62,6 +63,7 @@ class LoadResult:
     def as_json(self) -> dict[str, Any]:
         names = {
             "request_id": "requestId",
+            "source_bytes": "sourceBytes",
             "keys_written": "keysWritten",
             "keys_unchanged": "keysUnchanged",
             "keys_deleted": "keysDeleted",
@@ -164,6 +166,7 @@ class Loader:
         loaded_at = _iso(self._clock())
         version = source.source_version
         result.version = version.version
+        result.source_bytes = source.size
         schema = Schema(settings.partition_column, settings.item_column, settings.items_field, settings.column_types)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prefetch") as pool:
             # Reading the last manifest and checking the published snapshot overlap with parsing.

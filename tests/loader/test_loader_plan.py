@@ -130,7 +130,9 @@ def test_the_guard_refuses_more_than_the_allowed_fraction():
     [(2, 4, 0.5, False), (1, 4, 0.25, False), (4, 4, 0.5, True), (3, 5, 0.6, False), (0, 0, 0.5, False)],
 )
 def test_the_guard_lets_through_deletions_within_the_fraction_or_overridden(deleted, existing, fraction, override):
-    check_deletions(plan_deleting(deleted, existing), fraction, override, "s3://src/a.csv")
+    plan = plan_deleting(deleted, existing)
+    assert check_deletions(plan, fraction, override, "s3://src/a.csv") is None  # raises when it refuses
+    assert len(plan.delete) == deleted
 
 
 @pytest.mark.parametrize(
