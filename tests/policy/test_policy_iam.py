@@ -45,7 +45,7 @@ def test_wildcard_actions_fail_naming_the_statement(action):
     assert len(outcome.violations) == 1, outcome
     message = outcome.violations[0]
     assert "'loader-policy'" in message and "Statement[1] (TooBroad)" in message and repr(action) in message
-    assert "name each action" in message
+    assert "list each action it needs" in message
 
 
 def test_not_action_in_an_allow_fails():
