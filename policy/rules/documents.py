@@ -56,8 +56,8 @@ ACCOUNT_ROLE_LIST_ACTIONS = frozenset({"logs:describeloggroups"})
 (`*` or `log-group:*`): again the account-wide logging role's alone."""
 EVERY_LOG_GROUP = re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:\*$")
 KEY_ADMIN_ACTION = "kms:*"
-"""In a key policy, allowed to the key's own account root only: AWS's default key policy statement,
-which hands the key's access control to IAM."""
+"""In a key policy, allowed to an account root principal only (`arn:aws:iam::ACCOUNT:root`): AWS's
+default key policy statement, which hands the key's access control to that account's IAM policies."""
 KEY_DATA_KEY_ACTION = "kms:generatedatakey*"
 """In a key policy, AWS's documented form for services that publish to encrypted SNS topics or SQS queues."""
 ACCOUNT_ROOT = re.compile(r"^(?:arn:aws[a-z-]*:iam::\d{12}:root|\d{12})$")
