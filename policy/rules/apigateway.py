@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -48,10 +49,6 @@ def _parse_body(body: Any) -> dict[str, Any]:
     try:
         spec = json.loads(body)
     except json.JSONDecodeError:
-        try:
-            import yaml
-        except ImportError as error:
-            raise BodyError("body is not JSON, and PyYAML is not installed to read it as YAML") from error
         try:
             spec = yaml.safe_load(body)
         except yaml.YAMLError as error:

@@ -228,12 +228,25 @@ class PolicyPackProcess:
         self.port = self._announced_port()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         self.analyzer = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.handshake = self._handshake()
         self.plugin_info = self.analyzer.GetPluginInfo(empty_pb2.Empty())
         self.info = self.analyzer.GetAnalyzerInfo(empty_pb2.Empty())
         self.analyzer.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=stack, project=PROJECT, organization=ORGANIZATION, dry_run=dry_run,
             config=to_engine_config(config),
         ))
+
+    def _handshake(self) -> bool:
+        """The engine's first call; packs that don't implement it fall back to the older protocol."""
+        directory = str(PACK_DIR)
+        try:
+            self.analyzer.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=ENGINE_ADDRESS, root_directory=directory, program_directory=directory))
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return False
+        return True
 
     def _announced_port(self) -> int:
         ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_SECONDS)
