@@ -20,12 +20,16 @@ _LEVELS = {
 }
 
 
+# Lambda's names, which its log-level filtering reads from a JSON line's `level`.
+_LAMBDA_LEVEL_NAMES = {logging.WARNING: "WARN", logging.CRITICAL: "FATAL"}
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
+            "level": _LAMBDA_LEVEL_NAMES.get(record.levelno, record.levelname),
             "logger": record.name,
             "message": record.getMessage(),
         }

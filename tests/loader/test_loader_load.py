@@ -292,7 +292,7 @@ def test_a_snapshot_over_api_gateways_limit_is_warned_about(harness, capsys, mon
 
     monkeypatch.setattr(published, "API_RESPONSE_LIMIT", 100)
     harness.drop(EMPLOYEES)
-    warnings = [line for line in stdout_lines(capsys.readouterr().out) if line.get("level") == "WARNING"]
+    warnings = [line for line in stdout_lines(capsys.readouterr().out) if line.get("level") == "WARN"]
     assert [w["message"] for w in warnings] == ["snapshot.json is over API Gateway's 10 MB response limit; its route will fail"]
     assert warnings[0]["snapshotBytes"] == len(harness.object(SNAPSHOT))
 
