@@ -42,6 +42,10 @@ LOG_LIST_ACTIONS = ("logs:DescribeLogGroups",)
 EXECUTION_LOG_PREFIX = "API-Gateway-Execution-Logs_"
 METRIC_PERIOD_SECONDS = 300
 
+# Marks the limit-free internal usage plan, so policy checks can tell it from a customer's.
+INTERNAL_PLAN_TAG = "data-api:plan"
+INTERNAL_PLAN_VALUE = "internal"
+
 
 @dataclass(frozen=True)
 class GatewayArgs:
@@ -284,6 +288,8 @@ class Gateway(pulumi.ComponentResource):
             name=f"{api_name}-internal",
             description="Internal keys: no throttle or quota beyond the stage's.",
             api_stages=api_stage,
+            # The policy pack's one named exception to "every plan has a throttle and a quota".
+            tags={INTERNAL_PLAN_TAG: INTERNAL_PLAN_VALUE},
             opts=plan_opts,
         )
         for key_name in args.internal_keys:

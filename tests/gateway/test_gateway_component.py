@@ -96,6 +96,10 @@ def test_internal_plan_is_unlimited(prod_program):
     assert plan.inputs.get("quotaSettings") is None, plan.urn
     assert plan.inputs.get("throttleSettings") is None, plan.urn
     assert plan.inputs["apiStages"][0]["stage"] == "v1", plan.urn
+    assert plan.inputs["tags"] == {"data-api:plan": "internal"}, plan.urn
+    for customer_plan in prod_program.of_type(USAGE_PLAN):
+        if customer_plan.urn != plan.urn:
+            assert "data-api:plan" not in (customer_plan.inputs.get("tags") or {}), customer_plan.urn
 
 
 def test_disabled_customers_keep_a_disabled_key(prod_program):
