@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test venv clean localstack-start localstack-stop localstack-status
+.PHONY: test venv clean localstack-start localstack-stop localstack-status local-load
 
 venv: $(INSTALLED)
 
@@ -27,6 +27,12 @@ localstack-stop:
 
 localstack-status:
 	scripts/localstack.sh status
+
+# The real loader against LocalStack for one CSV (LocalStack runs no Lambda without Docker):
+#   make local-load FILE=tests/e2e/data/employees.csv [LOAD_ARGS="--outputs outputs.json"]
+local-load: $(INSTALLED)
+	@test -n "$(FILE)" || { echo "usage: make local-load FILE=path/to/file.csv [LOAD_ARGS='--outputs outputs.json']" >&2; exit 2; }
+	$(PY) scripts/local_load.py "$(FILE)" $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .localstack
