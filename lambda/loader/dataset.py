@@ -28,7 +28,9 @@ csv.field_size_limit(MAX_ITEM_BYTES)
 
 # A document is canonical JSON (keys in code-point order, no spaces), built in order so no
 # re-sort is needed.
-_DOCUMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False).encode
+_DOCUMENT_JSON = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+).encode
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -90,7 +92,12 @@ class Problems:
     def add(self, line: int, column: int | str, message: str) -> None:
         self.total += 1
         # A max-heap (by negated line, column, then order found) of the `keep` earliest problems.
-        entry = (-line, -(column if isinstance(column, int) else 0), -self.total, Problem(line, column, message))
+        entry = (
+            -line,
+            -(column if isinstance(column, int) else 0),
+            -self.total,
+            Problem(line, column, message),
+        )
         if len(self._earliest) < self.keep:
             heapq.heappush(self._earliest, entry)
         elif entry > self._earliest[0]:
@@ -102,12 +109,18 @@ class Problems:
     def raise_if_any(self, object_name: str, header: list[str] | None) -> None:
         if not self.total:
             return
-        lines = [f"{object_name} line {p.line}, {_column_label(p.column, header)}: {p.message}" for p in self.earliest()]
+        lines = [
+            f"{object_name} line {p.line}, {_column_label(p.column, header)}: {p.message}"
+            for p in self.earliest()
+        ]
         more = self.total - len(lines)
         if more:
             lines.append(f"... and {more} more problem{'s' if more > 1 else ''}")
         plural = "s" if self.total > 1 else ""
-        message = f"{object_name} was not loaded ({self.total} problem{plural}); nothing was changed:\n  " + "\n  ".join(lines)
+        message = (
+            f"{object_name} was not loaded ({self.total} problem{plural}); nothing was changed:\n  "
+            + "\n  ".join(lines)
+        )
         raise InvalidSource(message, lines, self.total)
 
 
@@ -178,7 +191,7 @@ class TextLines:
 
 
 def _without_bom(block: bytes) -> bytes:
-    return block[len(codecs.BOM_UTF8):] if block.startswith(codecs.BOM_UTF8) else block
+    return block[len(codecs.BOM_UTF8) :] if block.startswith(codecs.BOM_UTF8) else block
 
 
 def _decode(block: bytes, lines_before: int, problems: Problems) -> str:
@@ -323,7 +336,9 @@ class Dataset:
         self.schema = schema
         self.header = header
         key_indexes = (header.index(schema.partition_column), header.index(schema.item_column))
-        value_indexes = sorted((i for i in range(len(header)) if i not in key_indexes), key=header.__getitem__)
+        value_indexes = sorted(
+            (i for i in range(len(header)) if i not in key_indexes), key=header.__getitem__
+        )
         self.value_columns = [header[i] for i in value_indexes]
         """The columns other than the two key columns, in code-point order."""
         # Kept records carry their line number first, so their fields sit one to the right.
@@ -476,7 +491,11 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                 rows += 1
             break
         except csv.Error as error:
-            add(start, _malformed_field(lines.record_text(start, reader.line_num)), f"malformed CSV: {_csv_message(error)}")
+            add(
+                start,
+                _malformed_field(lines.record_text(start, reader.line_num)),
+                f"malformed CSV: {_csv_message(error)}",
+            )
             start = reader.line_num + 1
     dataset.rows = rows
     if rows == 0 and not problems.total:
@@ -493,7 +512,9 @@ def _csv_text(record: list[str]) -> str:
     return out.getvalue()
 
 
-def _read_header(reader, lines: TextLines, problems: Problems, object_name: str) -> tuple[list[str], int, int]:
+def _read_header(
+    reader, lines: TextLines, problems: Problems, object_name: str
+) -> tuple[list[str], int, int]:
     """The header's column names (trimmed), its line, and the line the data starts on."""
     start = header_line = 1
     header: list[str] | None = None
@@ -543,22 +564,42 @@ def check_header(header: list[str], schema: Schema, problems: Problems, line: in
 def _wrong_width(add, line: int, fields: int, header: list[str]) -> None:
     width = len(header)
     if fields > width:
-        add(line, width + 1, f"the row has {fields} fields, the header has {width}: remove the extra fields or quote a value that contains a comma")
+        add(
+            line,
+            width + 1,
+            f"the row has {fields} fields, the header has {width}: "
+            "remove the extra fields or quote a value that contains a comma",
+        )
     else:
-        add(line, fields + 1, f"the row has {fields} fields, the header has {width}: the value for {header[fields]!r} and after is missing")
+        add(
+            line,
+            fields + 1,
+            f"the row has {fields} fields, the header has {width}: "
+            f"the value for {header[fields]!r} and after is missing",
+        )
 
 
-def _bad_keys(add, line: int, key: str, item: str, partition_index: int, item_index: int, schema: Schema) -> bool:
+def _bad_keys(
+    add, line: int, key: str, item: str, partition_index: int, item_index: int, schema: Schema
+) -> bool:
     """Reports problems with a row's key values; True when there were any."""
     bad = False
     if not key.strip():
         add(line, partition_index + 1, f"the {schema.partition_column} value is empty")
         bad = True
     elif key.startswith(RESERVED_PREFIX):
-        add(line, partition_index + 1, f"{_show(key)} starts with {RESERVED_PREFIX!r}, which is reserved for the loader's bookkeeping")
+        add(
+            line,
+            partition_index + 1,
+            f"{_show(key)} starts with {RESERVED_PREFIX!r}, which is reserved for the loader's bookkeeping",
+        )
         bad = True
     elif len(key.encode("utf-8")) > MAX_PARTITION_KEY_BYTES:
-        add(line, partition_index + 1, f"{_show(key)} is longer than DynamoDB's {MAX_PARTITION_KEY_BYTES}-byte key limit")
+        add(
+            line,
+            partition_index + 1,
+            f"{_show(key)} is longer than DynamoDB's {MAX_PARTITION_KEY_BYTES}-byte key limit",
+        )
         bad = True
     if not item.strip():
         add(line, item_index + 1, f"the {schema.item_column} value is empty")

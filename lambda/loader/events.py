@@ -81,7 +81,9 @@ def decode(event: Any) -> tuple[list[ObjectCreated], list[Skipped]]:
         return _eventbridge(event)
     if event.get("Event") == "s3:TestEvent":
         # S3 sends this once when a bucket notification is configured.
-        return [], [Skipped(f"s3://{event.get('Bucket', '?')}", "S3 test event sent when notifications are set up")]
+        return [], [
+            Skipped(f"s3://{event.get('Bucket', '?')}", "S3 test event sent when notifications are set up")
+        ]
     raise EventError(
         "the event is neither an S3 notification (Records) nor an EventBridge event from aws.s3; "
         f"its top-level keys are {sorted(event)[:10]}"
@@ -102,9 +104,13 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
             # Notification keys are URL-encoded, with spaces as '+'.
             key = unquote_plus(obj["key"])
         except (AttributeError, KeyError, TypeError) as error:
-            raise EventError(f"Records[{index}] is not an S3 notification record (missing {error})") from error
+            raise EventError(
+                f"Records[{index}] is not an S3 notification record (missing {error})"
+            ) from error
         if record.get("eventSource") not in (None, "aws:s3"):
-            skipped.append(Skipped(f"Records[{index}]", f"event source {record.get('eventSource')!r} is not aws:s3"))
+            skipped.append(
+                Skipped(f"Records[{index}]", f"event source {record.get('eventSource')!r} is not aws:s3")
+            )
             continue
         if not str(name).startswith("ObjectCreated:"):
             skipped.append(Skipped(f"s3://{bucket}/{key}", f"event {name!r} is not an ObjectCreated event"))
@@ -130,9 +136,13 @@ def _eventbridge(event: dict[str, Any]) -> tuple[list[ObjectCreated], list[Skipp
         # EventBridge carries the key as stored, not URL-encoded.
         key = obj["key"]
     except (KeyError, TypeError) as error:
-        raise EventError(f"the EventBridge event's detail is not an S3 object event (missing {error})") from error
+        raise EventError(
+            f"the EventBridge event's detail is not an S3 object event (missing {error})"
+        ) from error
     if event["detail-type"] != "Object Created":
-        return [], [Skipped(f"s3://{bucket}/{key}", f"detail-type {event['detail-type']!r} is not 'Object Created'")]
+        return [], [
+            Skipped(f"s3://{bucket}/{key}", f"detail-type {event['detail-type']!r} is not 'Object Created'")
+        ]
     return [
         ObjectCreated(
             bucket=bucket,
@@ -152,7 +162,9 @@ def _version(value: Any) -> str | None:
     return str(value)
 
 
-def split_sources(created: Iterable[ObjectCreated], source: SourceFilter) -> tuple[list[ObjectCreated], list[Skipped]]:
+def split_sources(
+    created: Iterable[ObjectCreated], source: SourceFilter
+) -> tuple[list[ObjectCreated], list[Skipped]]:
     """The announcements of source objects, and the others with the reason each is ignored."""
     sources: list[ObjectCreated] = []
     ignored: list[Skipped] = []

@@ -38,7 +38,9 @@ class SourceVersion:
         return {"bucket": self.bucket, "key": self.key, "version": self.version}
 
 
-def data_item(key: str, doc: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str) -> dict:
+def data_item(
+    key: str, doc: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str
+) -> dict:
     """One data item as plain Python values, in the layout the gateway reads."""
     return {
         PARTITION_KEY: key,

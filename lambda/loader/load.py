@@ -153,7 +153,10 @@ class Loader:
         if verdict == plan.NEWER:
             return False
         result.outcome = SKIPPED
-        last = f"s3://{bucket}/{marker.get('key')} (version {marker.get('sourceVersion')}, loaded {marker.get('loadedAt')})"
+        last = (
+            f"s3://{bucket}/{marker.get('key')} "
+            f"(version {marker.get('sourceVersion')}, loaded {marker.get('loadedAt')})"
+        )
         if verdict == plan.SAME:
             result.reason = f"already loaded: this is the last object loaded, {last}"
         else:
@@ -167,7 +170,9 @@ class Loader:
         version = source.source_version
         result.version = version.version
         result.source_bytes = source.size
-        schema = Schema(settings.partition_column, settings.item_column, settings.items_field, settings.column_types)
+        schema = Schema(
+            settings.partition_column, settings.item_column, settings.items_field, settings.column_types
+        )
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prefetch") as pool:
             # Reading the last manifest and checking the published snapshot overlap with parsing.
             previous_future = pool.submit(self._previous_manifest)
@@ -196,7 +201,9 @@ class Loader:
             publish_snapshot()
         result.snapshot_published = snapshot.publish
         index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
-        self.store.publish(keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {})
+        self.store.publish(
+            keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {}
+        )
         self.store.write_marker(
             {
                 **position.as_json(),
@@ -227,7 +234,12 @@ class Loader:
         if stored.status == "missing" and not entries:
             log.info("no manifest and no data yet: a first load", manifest=where)
         else:
-            log.warning("manifest unavailable; rebuilt from a table scan", manifest=where, status=stored.status, keys=len(entries))
+            log.warning(
+                "manifest unavailable; rebuilt from a table scan",
+                manifest=where,
+                status=stored.status,
+                keys=len(entries),
+            )
         return Manifest(entries, complete=False)
 
     def _write_table(
@@ -267,10 +279,17 @@ class Loader:
             yield lambda: None
         elif not self.store.needs_parts(snapshot.size):
             yield lambda: self.store.publish(
-                keys.snapshot, chunks, snapshot.size, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
+                keys.snapshot,
+                chunks,
+                snapshot.size,
+                published.CONTENT_TYPE,
+                published.CACHE_CONTROL,
+                snapshot.metadata,
             )
         else:
-            staged = self.store.stage(keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata)
+            staged = self.store.stage(
+                keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
+            )
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as background:
                 staged.send_in_background(background, chunks)
                 try:
@@ -335,7 +354,9 @@ class Loader:
                     f"this invocation gave up after waiting {wait_budget:.0f}s and will be retried"
                 )
             if not waited:
-                log.info("waiting for the lease", holder=holder.get("owner"), holderSource=holder.get("source"))
+                log.info(
+                    "waiting for the lease", holder=holder.get("owner"), holderSource=holder.get("source")
+                )
                 waited = True
             self._sleep(min(delay, max(0.0, give_up_at - self._monotonic())))
             delay = min(delay * 2, 5.0)

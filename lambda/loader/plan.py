@@ -141,7 +141,12 @@ class Manifest:
         separator = b""
         for key in sorted(self.entries):
             entry = self.entries[key]
-            value = {"hash": entry.content_hash, "rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}
+            value = {
+                "hash": entry.content_hash,
+                "rows": entry.rows,
+                "version": entry.version,
+                "loadedAt": entry.loaded_at,
+            }
             out += separator
             out += _JSON(key).encode("utf-8")
             out += b":"

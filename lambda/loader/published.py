@@ -25,7 +25,9 @@ def index_body(
     collection: str, entries: Mapping[str, Entry], source: SourceVersion, loaded_at: str
 ) -> bytearray:
     """index.json: this load's time and source, and every key's rows and the version that last changed it."""
-    opening = _JSON({"loadedAt": loaded_at, "source": source.as_json(), "count": len(entries), collection: {}})
+    opening = _JSON(
+        {"loadedAt": loaded_at, "source": source.as_json(), "count": len(entries), collection: {}}
+    )
     out = bytearray(opening[: -len("}}")].encode("utf-8"))  # left open at the collection's map
     separator = b""
     for key in sorted(entries):
@@ -33,7 +35,9 @@ def index_body(
         out += separator
         out += _JSON(key).encode("utf-8")
         out += b":"
-        out += _JSON({"rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}).encode("utf-8")
+        out += _JSON({"rows": entry.rows, "version": entry.version, "loadedAt": entry.loaded_at}).encode(
+            "utf-8"
+        )
         separator = b","
     out += b"}}"
     return out

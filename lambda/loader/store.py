@@ -30,7 +30,9 @@ from loader.layout import (
 )
 
 # DynamoDB answers these when a table or account is over its throughput; retrying later works.
-THROTTLING = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+THROTTLING = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.05
@@ -94,7 +96,9 @@ class StagedObject:
     while it writes the table and show it only after every write succeeded.
     """
 
-    def __init__(self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str]):
+    def __init__(
+        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+    ):
         self._s3 = s3
         self.bucket = bucket
         self.key = key
@@ -144,7 +148,10 @@ class StagedObject:
             self._sending.result()
         try:
             self._s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
             )
         except ClientError as error:
             raise StoreError(f"completing the upload of {self.where} failed: {_describe(error)}") from error
@@ -268,7 +275,9 @@ class Store:
                 return PrivateObject(None, "missing")
             if code in DENIED:
                 return PrivateObject(None, "denied")
-            raise StoreError(f"reading s3://{self.publish_bucket}/{key} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"reading s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
         except BotoCoreError as error:
             raise StoreError(f"reading s3://{self.publish_bucket}/{key} failed: {error}") from error
 
@@ -282,7 +291,9 @@ class Store:
         except ClientError as error:
             if _error_code(error) in MISSING | DENIED:
                 return None
-            raise StoreError(f"checking s3://{self.publish_bucket}/{key} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"checking s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
         return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
 
     def publish(
@@ -303,16 +314,28 @@ class Store:
         else:
             self._multipart(key, chunks, content_type, cache_control, metadata)
 
-    def _put(self, key: str, body: bytes | bytearray, content_type: str, cache_control: str | None, metadata: dict) -> None:
-        request = {"Bucket": self.publish_bucket, "Key": key, "Body": body, "ContentType": content_type, "Metadata": metadata}
+    def _put(
+        self, key: str, body: bytes | bytearray, content_type: str, cache_control: str | None, metadata: dict
+    ) -> None:
+        request = {
+            "Bucket": self.publish_bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+            "Metadata": metadata,
+        }
         if cache_control:
             request["CacheControl"] = cache_control
         try:
             self.s3.put_object(**request)
         except ClientError as error:
-            raise StoreError(f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
 
-    def _multipart(self, key: str, chunks: Iterable[bytes], content_type: str, cache_control: str, metadata: dict) -> None:
+    def _multipart(
+        self, key: str, chunks: Iterable[bytes], content_type: str, cache_control: str, metadata: dict
+    ) -> None:
         staged = self.stage(key, content_type, cache_control, metadata)
         try:
             staged.send(chunks)
@@ -324,7 +347,9 @@ class Store:
         """True when an object this large goes up as a multipart upload."""
         return size > PART_BYTES
 
-    def stage(self, key: str, content_type: str, cache_control: str, metadata: dict[str, str]) -> StagedObject:
+    def stage(
+        self, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> StagedObject:
         """A public object to upload in parts now and show later (see StagedObject)."""
         return StagedObject(self.s3, self.publish_bucket, key, content_type, cache_control, metadata)
 
@@ -339,7 +364,9 @@ class Store:
                 TableName=self.table_name, Key={PARTITION_KEY: {"S": key}}, ConsistentRead=True
             )
         except ClientError as error:
-            raise StoreError(f"reading {key!r} from table {self.table_name} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"reading {key!r} from table {self.table_name} failed: {_describe(error)}"
+            ) from error
         item = response.get("Item")
         return None if item is None else self._plain(item)
 
@@ -348,11 +375,17 @@ class Store:
 
     def write_marker(self, marker: dict[str, Any]) -> None:
         try:
-            self.dynamodb.put_item(TableName=self.table_name, Item=self._serialize({**marker, PARTITION_KEY: MARKER_KEY}))
+            self.dynamodb.put_item(
+                TableName=self.table_name, Item=self._serialize({**marker, PARTITION_KEY: MARKER_KEY})
+            )
         except ClientError as error:
-            raise StoreError(f"writing the last-loaded marker to table {self.table_name} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"writing the last-loaded marker to table {self.table_name} failed: {_describe(error)}"
+            ) from error
 
-    def try_acquire_lease(self, owner: str, now: int, expires_at: int, details: dict[str, Any]) -> dict[str, Any] | None:
+    def try_acquire_lease(
+        self, owner: str, now: int, expires_at: int, details: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """Takes the lease if it is free or expired; else returns the current holder's item."""
         item = {**details, PARTITION_KEY: LEASE_KEY, "owner": owner, EXPIRES_AT: expires_at}
         try:
@@ -368,7 +401,9 @@ class Store:
             return None
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":
-                raise StoreError(f"taking the lease in table {self.table_name} failed: {_describe(error)}") from error
+                raise StoreError(
+                    f"taking the lease in table {self.table_name} failed: {_describe(error)}"
+                ) from error
         return self.get_bookkeeping(LEASE_KEY) or {"owner": "unknown", EXPIRES_AT: now}
 
     def release_lease(self, owner: str) -> bool:
@@ -385,11 +420,19 @@ class Store:
         except ClientError as error:
             if _error_code(error) == "ConditionalCheckFailedException":
                 return False
-            raise StoreError(f"releasing the lease in table {self.table_name} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"releasing the lease in table {self.table_name} failed: {_describe(error)}"
+            ) from error
 
     def scan_data_items(self) -> Iterator[dict[str, Any]]:
         """Every data item's key, hash, rows, version and load time (bookkeeping items skipped)."""
-        names = {"#pk": PARTITION_KEY, "#hash": HASH, "#rows": ROWS, "#version": SOURCE_VERSION, "#loaded": LOADED_AT}
+        names = {
+            "#pk": PARTITION_KEY,
+            "#hash": HASH,
+            "#rows": ROWS,
+            "#version": SOURCE_VERSION,
+            "#loaded": LOADED_AT,
+        }
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "ProjectionExpression": ", ".join(names),
@@ -463,13 +506,16 @@ class Store:
             except ClientError as error:
                 if _error_code(error) in THROTTLING:
                     continue
-                raise StoreError(f"BatchWriteItem on table {self.table_name} failed: {_describe(error)}") from error
+                raise StoreError(
+                    f"BatchWriteItem on table {self.table_name} failed: {_describe(error)}"
+                ) from error
             pending = response.get("UnprocessedItems", {}).get(self.table_name, [])
             if not pending:
                 return len(batch)
         raise WritesIncomplete(
             f"{len(pending)} of {len(batch)} requests of a BatchWriteItem on table {self.table_name} were "
-            f"still unprocessed or throttled after {self.max_attempts} attempts; the load failed and a retry redoes it"
+            f"still unprocessed or throttled after {self.max_attempts} attempts; "
+            "the load failed and a retry redoes it"
         )
 
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:

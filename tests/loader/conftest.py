@@ -16,8 +16,15 @@ for path in (LAMBDA_DIR, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from loader_support import PUBLISH_BUCKET, REGION, SOURCE_BUCKET, TABLE, Aws, Harness, make_settings  # noqa: E402
-
+from loader_support import (
+    PUBLISH_BUCKET,
+    REGION,
+    SOURCE_BUCKET,
+    TABLE,
+    Aws,
+    Harness,
+    make_settings,
+)  # noqa: E402
 
 FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -131,8 +138,15 @@ def harness_factory(aws) -> Callable[..., Harness]:
             options["clock"] = clock
         loader = Loader(settings, store, **options)
         return Harness(
-            aws=aws, settings=settings, loader=loader, store=store, sleeps=sleeps, calls=calls, s3_writes=s3_writes,
-            s3_parts=s3_parts, sequencers=sequencers,
+            aws=aws,
+            settings=settings,
+            loader=loader,
+            store=store,
+            sleeps=sleeps,
+            calls=calls,
+            s3_writes=s3_writes,
+            s3_parts=s3_parts,
+            sequencers=sequencers,
         )
 
     yield build
@@ -146,5 +160,3 @@ def harness_factory(aws) -> Callable[..., Harness]:
 @pytest.fixture
 def harness(harness_factory) -> Harness:
     return harness_factory()
-
-

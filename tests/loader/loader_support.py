@@ -88,7 +88,9 @@ class Harness:
         """Uploads a file and returns the S3 notification event that announces it."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         response = self.aws.s3.put_object(Bucket=SOURCE_BUCKET, Key=key, Body=data, Metadata=metadata or {})
-        return notification(key, response.get("VersionId"), f"{next(self.sequencers):016X}", response["ETag"].strip('"'))
+        return notification(
+            key, response.get("VersionId"), f"{next(self.sequencers):016X}", response["ETag"].strip('"')
+        )
 
     def invoke(self, event: dict, context: LambdaContext | None = None) -> dict:
         import handler
@@ -134,7 +136,12 @@ class Harness:
         objects = {}
         for entry in listing:
             head = self.aws.s3.head_object(Bucket=PUBLISH_BUCKET, Key=entry["Key"])
-            objects[entry["Key"]] = (self.object(entry["Key"]), head["ETag"], head["LastModified"], head.get("Metadata"))
+            objects[entry["Key"]] = (
+                self.object(entry["Key"]),
+                head["ETag"],
+                head["LastModified"],
+                head.get("Metadata"),
+            )
         return {"items": json.dumps(self.items(), sort_keys=True), "objects": objects}
 
 
@@ -159,7 +166,7 @@ class ScriptedDynamoDB:
         with self._lock:
             step = self._script.pop(0) if self._script else "ok"
             self.answers.append(step)
-        (table, requests), = request["RequestItems"].items()
+        ((table, requests),) = request["RequestItems"].items()
         if step == "ok":
             return self._client.batch_write_item(**request)
         if step == "half":
@@ -176,7 +183,9 @@ class ScriptedDynamoDB:
 class ScriptedS3:
     """The real (moto) S3 client, with chosen answers for some objects."""
 
-    def __init__(self, client: Any, last_modified: dict[str, datetime] | None = None, denied: set[str] | None = None):
+    def __init__(
+        self, client: Any, last_modified: dict[str, datetime] | None = None, denied: set[str] | None = None
+    ):
         self._client = client
         self.last_modified = last_modified or {}
         self.denied = denied or set()
@@ -193,7 +202,9 @@ class ScriptedS3:
         return response
 
 
-def notification(key: str, version_id: str | None, sequencer: str, etag: str, bucket: str = SOURCE_BUCKET) -> dict:
+def notification(
+    key: str, version_id: str | None, sequencer: str, etag: str, bucket: str = SOURCE_BUCKET
+) -> dict:
     """An S3 ObjectCreated notification event for one object, key URL-encoded as S3 sends it."""
     from urllib.parse import quote_plus
 
@@ -271,10 +282,33 @@ def emf_problems(document: dict) -> list[str]:
 
 
 EMF_UNITS = {
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 }
 
 
@@ -299,8 +333,13 @@ def nest(csv_text: str, integer_columns: tuple[str, ...] = ("salary",)) -> dict[
     for row in csv.DictReader(io.StringIO(csv_text, newline="")):
         department, employee = row.pop("department"), row.pop("employee")
         values = {name: (int(value) if name in integer_columns else value) for name, value in row.items()}
-        documents.setdefault(department, {"department": department, "employees": {}})["employees"][employee] = values
-    return {key: json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) for key, doc in documents.items()}
+        documents.setdefault(department, {"department": department, "employees": {}})["employees"][
+            employee
+        ] = values
+    return {
+        key: json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        for key, doc in documents.items()
+    }
 
 
 def departments_csv(count: int, version: str = "v1", prefix: str = "d", employees: int = 2) -> str:

@@ -58,15 +58,29 @@ def test_values_stay_strings_unless_a_column_type_is_declared():
     text = "department,employee,zip,code,score,active,salary\nSales,alice,007,0042,1.50,TRUE,0100\n"
     untyped = json.loads(load(text, Schema("department", "employee", "employees")).document("Sales").text)
     assert untyped["employees"]["alice"] == {
-        "zip": "007", "code": "0042", "score": "1.50", "active": "TRUE", "salary": "0100",
+        "zip": "007",
+        "code": "0042",
+        "score": "1.50",
+        "active": "TRUE",
+        "salary": "0100",
     }
     typed_schema = Schema(
-        "department", "employee", "employees",
+        "department",
+        "employee",
+        "employees",
         {"zip": "string", "code": "integer", "score": "number", "active": "boolean", "salary": "number"},
     )
     typed = json.loads(load(text, typed_schema).document("Sales").text)
-    assert typed["employees"]["alice"] == {"zip": "007", "code": 42, "score": 1.5, "active": True, "salary": 100}
-    assert isinstance(typed["employees"]["alice"]["salary"], int), "a whole number in a number column stays whole"
+    assert typed["employees"]["alice"] == {
+        "zip": "007",
+        "code": 42,
+        "score": 1.5,
+        "active": True,
+        "salary": 100,
+    }
+    assert isinstance(
+        typed["employees"]["alice"]["salary"], int
+    ), "a whole number in a number column stays whole"
 
 
 def test_an_empty_cell_in_a_typed_column_is_null():
@@ -103,7 +117,7 @@ def test_quoted_fields_keep_commas_quotes_and_newlines():
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7])
 def test_chunk_boundaries_anywhere_change_nothing(chunk):
     # Boundaries fall inside CRLF pairs, multi-byte characters and the byte-order mark.
-    text = "\ufeffdepartment,employee,title,salary\r\nVentes,zoé,\"ingénieure, «senior»\",1\r\n日本,太郎,社員,2\r\n"
+    text = '\ufeffdepartment,employee,title,salary\r\nVentes,zoé,"ingénieure, «senior»",1\r\n日本,太郎,社員,2\r\n'
     assert documents(load(text, chunk=chunk)) == documents(load(text))
 
 
@@ -116,7 +130,9 @@ def test_documents_do_not_depend_on_row_or_column_order():
 
 def test_header_names_are_trimmed():
     text = " department , employee ,title,salary\nSales,alice,x,1\n"
-    assert json.loads(load(text).document("Sales").text)["employees"] == {"alice": {"salary": 1, "title": "x"}}
+    assert json.loads(load(text).document("Sales").text)["employees"] == {
+        "alice": {"salary": 1, "title": "x"}
+    }
 
 
 def test_a_field_far_larger_than_the_csv_modules_default_limit_is_accepted():
@@ -189,7 +205,11 @@ def test_a_field_far_larger_than_the_csv_modules_default_limit_is_accepted():
             id="integer-with-space",
         ),
         pytest.param("", "line 1, column 1: the file is empty; expected a header line", id="empty-file"),
-        pytest.param("\ufeff\r\n\r\n", "line 1, column 1: the file is empty; expected a header line", id="only-blank-lines"),
+        pytest.param(
+            "\ufeff\r\n\r\n",
+            "line 1, column 1: the file is empty; expected a header line",
+            id="only-blank-lines",
+        ),
         pytest.param(
             "department,employee,salary\r\n",
             "line 2, column 1 ('department'): the file has a header but no data rows",
@@ -229,7 +249,11 @@ def test_each_problem_names_the_object_line_and_column(text, expected):
 
 
 def test_bytes_that_are_not_utf8_are_reported_at_their_line_and_column():
-    data = "department,employee,title,salary\nSales,alice,ok,1\n".encode() + b"Sales,bob,caf\xe9,2\n" + b"R&D,carol,x,3\n"
+    data = (
+        "department,employee,title,salary\nSales,alice,ok,1\n".encode()
+        + b"Sales,bob,caf\xe9,2\n"
+        + b"R&D,carol,x,3\n"
+    )
     assert problems(data) == [
         f"{OBJECT} line 3, column 3 ('title'): byte 0xe9 at character 14 of the line is not UTF-8; save the file as UTF-8"
     ]
@@ -239,7 +263,9 @@ def test_an_item_over_dynamodbs_limit_is_reported_at_its_first_row():
     rows = "".join(f"Sales,e{i},{'x' * 1000},{i}\n" for i in range(420))
     found = problems("department,employee,notes,salary\nR&D,zed,small,1\n" + rows)
     assert len(found) == 1
-    assert found[0].startswith(f"{OBJECT} line 3, column 1 ('department'): the item for 'Sales' (420 rows, first on this line) would be ")
+    assert found[0].startswith(
+        f"{OBJECT} line 3, column 1 ('department'): the item for 'Sales' (420 rows, first on this line) would be "
+    )
     assert found[0].endswith("bytes, over DynamoDB's 409,600-byte item limit")
 
 
@@ -266,7 +292,9 @@ def test_every_problem_is_reported_in_one_message_capped_with_a_count():
 
 def test_number_and_boolean_columns_reject_what_they_cannot_hold():
     schema = Schema("department", "employee", "employees", {"score": "number", "active": "boolean"})
-    found = problems("department,employee,score,active\nS,a,1e999,yes\nS,b,NaN,true\nS,c,0x10,false\n", schema)
+    found = problems(
+        "department,employee,score,active\nS,a,1e999,yes\nS,b,NaN,true\nS,c,0x10,false\n", schema
+    )
     assert found == [
         f"{OBJECT} line 2, column 3 ('score'): '1e999' is out of range for a number",
         f"{OBJECT} line 2, column 4 ('active'): 'yes' is not a boolean (true or false)",
@@ -294,13 +322,13 @@ column_name = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_si
 @st.composite
 def tables(draw):
     """A header (partition and item columns somewhere in it) and rows with unique key pairs."""
-    extra = draw(st.lists(column_name, max_size=4, unique=True).filter(lambda names: not {"dept", "emp"} & set(names)))
+    extra = draw(
+        st.lists(column_name, max_size=4, unique=True).filter(lambda names: not {"dept", "emp"} & set(names))
+    )
     header = ["dept", "emp", *extra]
     draw(st.randoms(use_true_random=False)).shuffle(header)
     pairs = draw(st.lists(st.tuples(key_text, key_text), min_size=1, max_size=25, unique=True))
-    rows = [
-        {"dept": dept, "emp": emp, **{name: draw(cell) for name in extra}} for dept, emp in pairs
-    ]
+    rows = [{"dept": dept, "emp": emp, **{name: draw(cell) for name in extra}} for dept, emp in pairs]
     return header, rows
 
 
@@ -341,7 +369,9 @@ PROPERTY_SCHEMA = Schema("dept", "emp", "people")
     trailing=st.integers(min_value=0, max_value=2),
     chunk=st.integers(min_value=1, max_value=64),
 )
-def test_property_any_table_round_trips_through_csv_into_canonical_documents(table, line_ending, bom, trailing, chunk):
+def test_property_any_table_round_trips_through_csv_into_canonical_documents(
+    table, line_ending, bom, trailing, chunk
+):
     header, rows = table
     data = to_csv(header, rows, line_ending, bom, trailing)
 

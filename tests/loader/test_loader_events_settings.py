@@ -24,7 +24,13 @@ def eventbridge_event(key: str, detail_type: str = "Object Created", bucket: str
         "source": "aws.s3",
         "detail": {
             "bucket": {"name": bucket},
-            "object": {"key": key, "size": 5, "etag": "abc", "version-id": "v1", "sequencer": "617F08299329D189"},
+            "object": {
+                "key": key,
+                "size": 5,
+                "etag": "abc",
+                "version-id": "v1",
+                "sequencer": "617F08299329D189",
+            },
             "reason": "PutObject",
         },
     }
@@ -56,7 +62,9 @@ def test_records_that_are_not_object_created_are_skipped_with_a_reason():
 def test_an_eventbridge_object_created_event_keeps_its_key_as_is():
     created, skipped = decode(eventbridge_event("exports/pay+roll 2024.csv"))
     assert skipped == []
-    assert created == [ObjectCreated("src", "exports/pay+roll 2024.csv", "v1", "617F08299329D189", "abc", "eventbridge")]
+    assert created == [
+        ObjectCreated("src", "exports/pay+roll 2024.csv", "v1", "617F08299329D189", "abc", "eventbridge")
+    ]
 
 
 def test_other_eventbridge_s3_events_are_skipped():
@@ -72,13 +80,21 @@ def test_the_s3_test_event_is_skipped():
 @pytest.mark.parametrize(
     "event, message",
     [
-        ({"hello": "world"}, "the event is neither an S3 notification (Records) nor an EventBridge event from aws.s3; "
-                             "its top-level keys are ['hello']"),
+        (
+            {"hello": "world"},
+            "the event is neither an S3 notification (Records) nor an EventBridge event from aws.s3; "
+            "its top-level keys are ['hello']",
+        ),
         ([], "the event is a list, not a JSON object"),
-        ({"Records": [{"eventName": "ObjectCreated:Put"}]}, "Records[0] is not an S3 notification record (missing 's3')"),
+        (
+            {"Records": [{"eventName": "ObjectCreated:Put"}]},
+            "Records[0] is not an S3 notification record (missing 's3')",
+        ),
         ({"Records": "x"}, "the event's Records is not a list"),
-        ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}},
-         "the EventBridge event's detail is not an S3 object event (missing 'bucket')"),
+        (
+            {"source": "aws.s3", "detail-type": "Object Created", "detail": {}},
+            "the EventBridge event's detail is not an S3 object event (missing 'bucket')",
+        ),
     ],
 )
 def test_an_event_of_an_unknown_shape_fails_loudly(event, message):
@@ -90,22 +106,51 @@ def test_an_event_of_an_unknown_shape_fails_loudly(event, message):
 @pytest.mark.parametrize(
     "source, created, reason",
     [
-        (SourceFilter("src", "in/a.csv", None, ""), ObjectCreated("src", "in/a.csv", None, None, None, "s3"), None),
-        (SourceFilter("src", "in/a.csv", None, ""), ObjectCreated("src", "in/b.csv", None, None, None, "s3"),
-         "key 'in/b.csv' is not the source key 'in/a.csv'"),
-        (SourceFilter("src", "in/a.csv", None, ""), ObjectCreated("other", "in/a.csv", None, None, None, "s3"),
-         "bucket 'other' is not the source bucket 'src'"),
-        (SourceFilter("src", None, "in/", ".csv"), ObjectCreated("src", "in/2024-01-01.csv", None, None, None, "s3"), None),
-        (SourceFilter("src", None, "in/", ".csv"), ObjectCreated("src", "out/2024-01-01.csv", None, None, None, "s3"),
-         "key 'out/2024-01-01.csv' is not under the source prefix 'in/'"),
-        (SourceFilter("src", None, "in/", ".csv"), ObjectCreated("src", "in/notes.txt", None, None, None, "s3"),
-         "key 'in/notes.txt' does not end with the source suffix '.csv'"),
-        (SourceFilter("src", None, "in/", ""), ObjectCreated("src", "in/sub/", None, None, None, "s3"),
-         "key 'in/sub/' is a folder marker"),
-        (SourceFilter("src", None, "", "", frozenset({"index.json"}), "_loader/"),
-         ObjectCreated("src", "_loader/manifest.json", None, None, None, "s3"), "key '_loader/manifest.json' is one of the loader's own objects"),
-        (SourceFilter("src", None, "", "", frozenset({"index.json"}), "_loader/"),
-         ObjectCreated("src", "index.json", None, None, None, "s3"), "key 'index.json' is one of the loader's own objects"),
+        (
+            SourceFilter("src", "in/a.csv", None, ""),
+            ObjectCreated("src", "in/a.csv", None, None, None, "s3"),
+            None,
+        ),
+        (
+            SourceFilter("src", "in/a.csv", None, ""),
+            ObjectCreated("src", "in/b.csv", None, None, None, "s3"),
+            "key 'in/b.csv' is not the source key 'in/a.csv'",
+        ),
+        (
+            SourceFilter("src", "in/a.csv", None, ""),
+            ObjectCreated("other", "in/a.csv", None, None, None, "s3"),
+            "bucket 'other' is not the source bucket 'src'",
+        ),
+        (
+            SourceFilter("src", None, "in/", ".csv"),
+            ObjectCreated("src", "in/2024-01-01.csv", None, None, None, "s3"),
+            None,
+        ),
+        (
+            SourceFilter("src", None, "in/", ".csv"),
+            ObjectCreated("src", "out/2024-01-01.csv", None, None, None, "s3"),
+            "key 'out/2024-01-01.csv' is not under the source prefix 'in/'",
+        ),
+        (
+            SourceFilter("src", None, "in/", ".csv"),
+            ObjectCreated("src", "in/notes.txt", None, None, None, "s3"),
+            "key 'in/notes.txt' does not end with the source suffix '.csv'",
+        ),
+        (
+            SourceFilter("src", None, "in/", ""),
+            ObjectCreated("src", "in/sub/", None, None, None, "s3"),
+            "key 'in/sub/' is a folder marker",
+        ),
+        (
+            SourceFilter("src", None, "", "", frozenset({"index.json"}), "_loader/"),
+            ObjectCreated("src", "_loader/manifest.json", None, None, None, "s3"),
+            "key '_loader/manifest.json' is one of the loader's own objects",
+        ),
+        (
+            SourceFilter("src", None, "", "", frozenset({"index.json"}), "_loader/"),
+            ObjectCreated("src", "index.json", None, None, None, "s3"),
+            "key 'index.json' is one of the loader's own objects",
+        ),
     ],
 )
 def test_source_filter(source, created, reason):
@@ -126,15 +171,25 @@ BASE_ENV = {
 
 def test_settings_defaults_follow_the_contract():
     settings = from_environment(BASE_ENV)
-    assert (settings.partition_column, settings.item_column, settings.items_field, settings.collection_name) == (
-        "department", "employee", "employees", "departments",
+    assert (
+        settings.partition_column,
+        settings.item_column,
+        settings.items_field,
+        settings.collection_name,
+    ) == (
+        "department",
+        "employee",
+        "employees",
+        "departments",
     )
     assert settings.column_types == {}
     assert (settings.max_delete_fraction, settings.lease_seconds, settings.write_concurrency) == (0.5, 960, 4)
     assert (settings.metrics_namespace, settings.publish_prefix) == ("DataApi", "")
     assert not settings.prefix_mode
     assert (settings.published.index, settings.published.snapshot, settings.published.manifest) == (
-        "index.json", "snapshot.json", "_loader/manifest.json",
+        "index.json",
+        "snapshot.json",
+        "_loader/manifest.json",
     )
 
 
@@ -160,7 +215,11 @@ def test_settings_read_every_variable():
     )
     assert settings.prefix_mode and settings.source_prefix == "drops/" and settings.source_suffix == ".csv"
     assert settings.column_types == {"age": "integer", "team": "string"}
-    assert (settings.max_delete_fraction, settings.lease_seconds, settings.write_concurrency) == (0.25, 600, 8)
+    assert (settings.max_delete_fraction, settings.lease_seconds, settings.write_concurrency) == (
+        0.25,
+        600,
+        8,
+    )
     assert settings.published.manifest == "v2/_loader/manifest.json"
     assert settings.metrics_service == "acme-prod-loader"
 
@@ -196,10 +255,22 @@ def test_settings_errors_name_every_bad_variable_at_once():
     "changes, message",
     [
         ({"SOURCE_KEY": ""}, "SOURCE_KEY: set SOURCE_KEY (one object) or SOURCE_PREFIX (a folder of files)"),
-        ({"COLUMN_TYPES": "{salary: integer}"}, "COLUMN_TYPES: is not JSON (Expecting property name enclosed in double quotes at character 1)"),
-        ({"COLUMN_TYPES": '["salary"]'}, """COLUMN_TYPES: '["salary"]' is not a JSON object of column to type"""),
-        ({"COLUMN_TYPES": '{"department": "number"}'}, "COLUMN_TYPES: column 'department': the key columns are always strings, not number"),
-        ({"ITEMS_FIELD": "department"}, "ITEMS_FIELD: 'department' is also PARTITION_COLUMN; they must differ"),
+        (
+            {"COLUMN_TYPES": "{salary: integer}"},
+            "COLUMN_TYPES: is not JSON (Expecting property name enclosed in double quotes at character 1)",
+        ),
+        (
+            {"COLUMN_TYPES": '["salary"]'},
+            """COLUMN_TYPES: '["salary"]' is not a JSON object of column to type""",
+        ),
+        (
+            {"COLUMN_TYPES": '{"department": "number"}'},
+            "COLUMN_TYPES: column 'department': the key columns are always strings, not number",
+        ),
+        (
+            {"ITEMS_FIELD": "department"},
+            "ITEMS_FIELD: 'department' is also PARTITION_COLUMN; they must differ",
+        ),
         ({"LEASE_SECONDS": "5"}, "LEASE_SECONDS: '5' is out of range; allowed: 30 to 86400"),
         ({"MAX_DELETE_FRACTION": "1.5"}, "MAX_DELETE_FRACTION: '1.5' is out of range; allowed: > 0 and <= 1"),
     ],
@@ -211,12 +282,21 @@ def test_each_settings_rule(changes, message):
 
 
 def test_metrics_service_falls_back_to_the_function_name():
-    assert from_environment({**BASE_ENV, "AWS_LAMBDA_FUNCTION_NAME": "loader-fn"}).metrics_service == "loader-fn"
+    assert (
+        from_environment({**BASE_ENV, "AWS_LAMBDA_FUNCTION_NAME": "loader-fn"}).metrics_service == "loader-fn"
+    )
 
 
 def test_source_filter_from_settings_excludes_the_loaders_own_objects_in_a_shared_bucket():
-    settings = from_environment({**BASE_ENV, "SOURCE_KEY": "", "SOURCE_PREFIX": "data/", "PUBLISH_BUCKET": "src",
-                                 "PUBLISH_PREFIX": "data/"})
+    settings = from_environment(
+        {
+            **BASE_ENV,
+            "SOURCE_KEY": "",
+            "SOURCE_PREFIX": "data/",
+            "PUBLISH_BUCKET": "src",
+            "PUBLISH_PREFIX": "data/",
+        }
+    )
     source = settings.source_filter()
     assert source.excluded_keys == frozenset({"data/index.json", "data/snapshot.json"})
     assert source.excluded_prefix == "data/_loader/"

@@ -99,9 +99,12 @@ def test_prefix_mode_loads_a_key_that_s3_sent_url_encoded(deployed, monkeypatch)
     assert event["Records"][0]["s3"]["object"]["key"] == "drops/pay+roll%2Bbonus+2024-05-01.csv"
     result = handler.handler(event, LambdaContext())["loads"][0]
     assert result["source"] == f"s3://{SOURCE_BUCKET}/{key}"
-    assert json.loads(deployed.s3.get_object(Bucket=PUBLISH_BUCKET, Key=f"{PUBLISH_PREFIX}index.json")["Body"].read())[
-        "source"
-    ]["key"] == key
+    assert (
+        json.loads(
+            deployed.s3.get_object(Bucket=PUBLISH_BUCKET, Key=f"{PUBLISH_PREFIX}index.json")["Body"].read()
+        )["source"]["key"]
+        == key
+    )
 
 
 def test_objects_that_are_not_the_source_are_ignored_with_a_log_line(deployed, capsys):
@@ -145,7 +148,9 @@ def test_an_event_of_an_unknown_shape_fails_the_invocation(deployed):
 
 
 def test_every_stdout_line_is_json_and_every_metrics_line_is_valid_emf(harness_factory, capsys):
-    harness = harness_factory(make_settings(metrics_namespace="DataApi", metrics_service="data-api-prod-loader"))
+    harness = harness_factory(
+        make_settings(metrics_namespace="DataApi", metrics_service="data-api-prod-loader")
+    )
     harness.drop(EMPLOYEES)
     harness.drop(EMPLOYEES.replace("090", "091"))
     with pytest.raises(Exception):
@@ -158,7 +163,11 @@ def test_every_stdout_line_is_json_and_every_metrics_line_is_valid_emf(harness_f
     emf = [line for line in lines if "_aws" in line]
     summaries = [line for line in lines if line.get("message", "").startswith("load ")]
     assert [line["message"] for line in summaries] == [
-        "load succeeded", "load succeeded", "load failed", "load succeeded", "load skipped",
+        "load succeeded",
+        "load succeeded",
+        "load failed",
+        "load succeeded",
+        "load skipped",
     ], "one summary line per load"
     assert len(emf) == 4
     for document in emf:
@@ -171,5 +180,14 @@ def test_every_stdout_line_is_json_and_every_metrics_line_is_valid_emf(harness_f
     assert [d.get("KeysWritten") for d in emf] == [3, 1, None, 1]
     assert all(isinstance(d["LoadDurationMs"], int) for d in emf)
     for summary in summaries:
-        assert {"source", "requestId", "outcome", "rows", "keysWritten", "keysUnchanged", "keysDeleted", "durationMs"} <= set(summary)
+        assert {
+            "source",
+            "requestId",
+            "outcome",
+            "rows",
+            "keysWritten",
+            "keysUnchanged",
+            "keysDeleted",
+            "durationMs",
+        } <= set(summary)
     assert summaries[1]["version"] != summaries[0]["version"], "the summary names the source version"

@@ -51,7 +51,16 @@ def test_happy_path_every_item_reads_back_with_its_document_and_provenance(harne
         assert item["sourceKey"] == {"S": SOURCE_KEY}, key
         assert item["sourceVersion"] == {"S": version}, key
         assert item["loadedAt"]["S"].endswith("Z") and item["loadedAt"]["S"][:4].isdigit(), key
-        assert set(item) == {"pk", "doc", "rows", "hash", "sourceBucket", "sourceKey", "sourceVersion", "loadedAt"}, key
+        assert set(item) == {
+            "pk",
+            "doc",
+            "rows",
+            "hash",
+            "sourceBucket",
+            "sourceKey",
+            "sourceVersion",
+            "loadedAt",
+        }, key
     assert loaded_at["outcome"] == "succeeded" and loaded_at["rows"] == 4 and loaded_at["keysWritten"] == 3
     assert "_loader#lease" not in harness.items(), "the lease is released after the load"
     marker = harness.items()["_loader#marker"]
@@ -99,7 +108,9 @@ def test_an_unchanged_redrop_writes_nothing_but_bookkeeping(harness):
     assert (result["keysWritten"], result["keysUnchanged"], result["snapshotPublished"]) == (0, 3, False)
     index = harness.published("index.json")
     assert index["source"]["version"] != first_index["source"]["version"], "the index names the latest load"
-    assert index["departments"] == first_index["departments"], "each key keeps the version that last changed it"
+    assert (
+        index["departments"] == first_index["departments"]
+    ), "each key keeps the version that last changed it"
 
 
 def test_a_changed_drop_writes_only_what_changed_and_deletes_keys_that_left(harness):
@@ -171,7 +182,9 @@ def test_an_invalid_file_leaves_table_and_published_objects_byte_for_byte_unchan
     assert f"s3://{SOURCE_BUCKET}/{SOURCE_KEY} line " in str(raised.value), name
     lines = stdout_lines(capsys.readouterr().out)
     failures = [line for line in lines if line.get("message") == "load failed"]
-    assert len(failures) == 1 and failures[0]["error"] == str(raised.value), f"{name}: the reason is logged once"
+    assert len(failures) == 1 and failures[0]["error"] == str(
+        raised.value
+    ), f"{name}: the reason is logged once"
     assert [line["LoadFailed"] for line in lines if "_aws" in line] == [1], name
     assert harness.calls["BatchWriteItem"] == 1, f"{name}: only the first, valid load wrote data"
 
@@ -203,7 +216,9 @@ def test_a_raised_delete_fraction_lets_an_intended_removal_through(harness_facto
 
 def test_removing_a_minority_of_keys_passes_the_guard(harness):
     harness.drop(departments_csv(10))
-    assert harness.drop(departments_csv(5))["loads"][0]["keysDeleted"] == 5, "exactly half is not more than half"
+    assert (
+        harness.drop(departments_csv(5))["loads"][0]["keysDeleted"] == 5
+    ), "exactly half is not more than half"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,7 +234,9 @@ def test_a_large_snapshot_goes_up_as_a_multipart_upload_that_appears_whole(harne
     assert len(snapshot) > 4 * 2048, "the snapshot spans several parts"
     parts = harness.s3_parts[SNAPSHOT]
     assert sum(parts) == len(snapshot) and len(parts) >= 4
-    assert all(2048 <= size < 2048 + 1024 for size in parts[:-1]), f"every part but the last is at least the minimum: {parts}"
+    assert all(
+        2048 <= size < 2048 + 1024 for size in parts[:-1]
+    ), f"every part but the last is at least the minimum: {parts}"
     assert json.loads(snapshot)["departments"] == {key: json.loads(doc) for key, doc in nest(text).items()}
     head = harness.aws.s3.head_object(Bucket=PUBLISH_BUCKET, Key=SNAPSHOT)
     assert (head["ContentType"], head["CacheControl"]) == ("application/json", "private, max-age=60")
@@ -253,13 +270,19 @@ def test_a_large_snapshot_sent_during_the_writes_stays_hidden_when_the_load_fail
         harness.invoke(event)
 
     assert harness.object(SNAPSHOT) == before, "readers still see the last complete snapshot"
-    assert harness.aws.s3.list_multipart_uploads(Bucket=PUBLISH_BUCKET).get("Uploads", []) == [], "the upload was aborted"
+    assert (
+        harness.aws.s3.list_multipart_uploads(Bucket=PUBLISH_BUCKET).get("Uploads", []) == []
+    ), "the upload was aborted"
     harness.store.delete_keys = original
     harness.invoke(event)
-    assert json.loads(harness.object(SNAPSHOT))["departments"] == {k: json.loads(d) for k, d in nest(changed).items()}
+    assert json.loads(harness.object(SNAPSHOT))["departments"] == {
+        k: json.loads(d) for k, d in nest(changed).items()
+    }
 
 
-def test_a_snapshot_upload_that_fails_fails_the_load_and_a_retry_publishes_it(harness_factory, aws, small_parts):
+def test_a_snapshot_upload_that_fails_fails_the_load_and_a_retry_publishes_it(
+    harness_factory, aws, small_parts
+):
     from loader.errors import StoreError
 
     class FailingParts:
@@ -278,13 +301,17 @@ def test_a_snapshot_upload_that_fails_fails_the_load_and_a_retry_publishes_it(ha
     harness = harness_factory(s3=FailingParts(aws.s3))
     text = departments_csv(60, employees=3)
     event = harness.put(text)
-    with pytest.raises(StoreError, match=f"uploading s3://{PUBLISH_BUCKET}/{SNAPSHOT} failed: InternalError: injected"):
+    with pytest.raises(
+        StoreError, match=f"uploading s3://{PUBLISH_BUCKET}/{SNAPSHOT} failed: InternalError: injected"
+    ):
         harness.invoke(event)
     assert harness.object(SNAPSHOT) is None and "_loader#marker" not in harness.items()
     assert harness.aws.s3.list_multipart_uploads(Bucket=PUBLISH_BUCKET).get("Uploads", []) == []
 
     harness.invoke(event)
-    assert json.loads(harness.object(SNAPSHOT))["departments"] == {k: json.loads(d) for k, d in nest(text).items()}
+    assert json.loads(harness.object(SNAPSHOT))["departments"] == {
+        k: json.loads(d) for k, d in nest(text).items()
+    }
 
 
 def test_a_snapshot_over_api_gateways_limit_is_warned_about(harness, capsys, monkeypatch):
@@ -293,7 +320,9 @@ def test_a_snapshot_over_api_gateways_limit_is_warned_about(harness, capsys, mon
     monkeypatch.setattr(published, "API_RESPONSE_LIMIT", 100)
     harness.drop(EMPLOYEES)
     warnings = [line for line in stdout_lines(capsys.readouterr().out) if line.get("level") == "WARN"]
-    assert [w["message"] for w in warnings] == ["snapshot.json is over API Gateway's 10 MB response limit; its route will fail"]
+    assert [w["message"] for w in warnings] == [
+        "snapshot.json is over API Gateway's 10 MB response limit; its route will fail"
+    ]
     assert warnings[0]["snapshotBytes"] == len(harness.object(SNAPSHOT))
 
 
@@ -309,7 +338,7 @@ def test_a_lost_manifest_is_rebuilt_from_the_table(harness):
     harness.aws.s3.delete_object(Bucket=PUBLISH_BUCKET, Key=MANIFEST)
     harness.calls.clear()
 
-    changed = "department,employee,title,salary\nSales,alice,Engineer,100\nSales,bob,\"Manager, EMEA\",999\nOps,dan,Operator,090\n"
+    changed = 'department,employee,title,salary\nSales,alice,Engineer,100\nSales,bob,"Manager, EMEA",999\nOps,dan,Operator,090\n'
     result = harness.drop(changed)["loads"][0]
 
     assert (result["keysWritten"], result["keysUnchanged"], result["keysDeleted"]) == (1, 1, 1)
@@ -321,7 +350,10 @@ def test_an_unreadable_manifest_falls_back_to_the_table(harness_factory, aws):
     harness = harness_factory()
     harness.drop(EMPLOYEES)
     denied = harness_factory(s3=ScriptedS3(aws.s3, denied={MANIFEST}))
-    result = denied.drop(departments_csv(2) .replace("d00", "Sales").replace("d01", "Ops"), metadata={"allow-mass-delete": "true"})["loads"][0]
+    result = denied.drop(
+        departments_csv(2).replace("d00", "Sales").replace("d01", "Ops"),
+        metadata={"allow-mass-delete": "true"},
+    )["loads"][0]
     assert result["keysDeleted"] == 1 and sorted(denied.data_items()) == ["Ops", "Sales"]
 
 
@@ -341,6 +373,8 @@ def test_an_unversioned_source_bucket_cites_the_etag_as_the_version(harness_fact
     response = aws.s3.put_object(Bucket="plain-exports", Key=SOURCE_KEY, Body=EMPLOYEES.encode())
     from loader_support import notification
 
-    harness.invoke(notification(SOURCE_KEY, None, "00A1", response["ETag"].strip('"'), bucket="plain-exports"))
+    harness.invoke(
+        notification(SOURCE_KEY, None, "00A1", response["ETag"].strip('"'), bucket="plain-exports")
+    )
     assert harness.data_items()["Sales"]["sourceVersion"] == {"S": response["ETag"].strip('"')}
     assert harness.published("index.json")["source"]["version"] == response["ETag"].strip('"')

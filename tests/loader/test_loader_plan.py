@@ -48,8 +48,12 @@ def test_sequencers_compare_as_hex_numbers(first, second, expected):
     assert compare_sequencers(first, second) == expected
 
 
-@given(a=st.integers(min_value=0, max_value=2**80), b=st.integers(min_value=0, max_value=2**80),
-       pad_a=st.integers(0, 6), pad_b=st.integers(0, 6))
+@given(
+    a=st.integers(min_value=0, max_value=2**80),
+    b=st.integers(min_value=0, max_value=2**80),
+    pad_a=st.integers(0, 6),
+    pad_b=st.integers(0, 6),
+)
 def test_property_sequencer_order_is_numeric_order(a, b, pad_a, pad_b):
     assert compare_sequencers("0" * pad_a + f"{a:X}", "0" * pad_b + f"{b:x}") == (a > b) - (a < b)
 
@@ -76,11 +80,36 @@ def position(key="in/a.csv", sequencer=None, modified=None, version=None, etag=N
         # single-object mode, reconfigured to another key: the configured key is the source
         (position("b.csv", modified=1), position("a.csv", modified=9), False, NEWER),
         # prefix mode: Last-Modified, then key
-        (position("in/2024-01-02.csv", modified=200), position("in/2024-01-01.csv", modified=100), True, NEWER),
-        (position("in/2024-01-01.csv", modified=100), position("in/2024-01-02.csv", modified=200), True, OLDER),
-        (position("in/2024-01-01.csv", modified=100), position("in/2024-01-02.csv", modified=100), True, OLDER),
-        (position("in/2024-01-03.csv", modified=100), position("in/2024-01-02.csv", modified=100), True, NEWER),
-        (position("in/b.csv", sequencer="01", modified=50), position("in/a.csv", sequencer="FF", modified=100), True, OLDER),
+        (
+            position("in/2024-01-02.csv", modified=200),
+            position("in/2024-01-01.csv", modified=100),
+            True,
+            NEWER,
+        ),
+        (
+            position("in/2024-01-01.csv", modified=100),
+            position("in/2024-01-02.csv", modified=200),
+            True,
+            OLDER,
+        ),
+        (
+            position("in/2024-01-01.csv", modified=100),
+            position("in/2024-01-02.csv", modified=100),
+            True,
+            OLDER,
+        ),
+        (
+            position("in/2024-01-03.csv", modified=100),
+            position("in/2024-01-02.csv", modified=100),
+            True,
+            NEWER,
+        ),
+        (
+            position("in/b.csv", sequencer="01", modified=50),
+            position("in/a.csv", sequencer="FF", modified=100),
+            True,
+            OLDER,
+        ),
     ],
 )
 def test_order(candidate, last, prefix_mode, expected):
@@ -129,7 +158,9 @@ def test_the_guard_refuses_more_than_the_allowed_fraction():
     "deleted, existing, fraction, override",
     [(2, 4, 0.5, False), (1, 4, 0.25, False), (4, 4, 0.5, True), (3, 5, 0.6, False), (0, 0, 0.5, False)],
 )
-def test_the_guard_lets_through_deletions_within_the_fraction_or_overridden(deleted, existing, fraction, override):
+def test_the_guard_lets_through_deletions_within_the_fraction_or_overridden(
+    deleted, existing, fraction, override
+):
     plan = plan_deleting(deleted, existing)
     assert check_deletions(plan, fraction, override, "s3://src/a.csv") is None  # raises when it refuses
     assert len(plan.delete) == deleted
@@ -137,8 +168,12 @@ def test_the_guard_lets_through_deletions_within_the_fraction_or_overridden(dele
 
 @pytest.mark.parametrize(
     "metadata, allowed",
-    [({"allow-mass-delete": "true"}, True), ({"allow-mass-delete": " TRUE "}, True),
-     ({"allow-mass-delete": "yes"}, False), ({}, False)],
+    [
+        ({"allow-mass-delete": "true"}, True),
+        ({"allow-mass-delete": " TRUE "}, True),
+        ({"allow-mass-delete": "yes"}, False),
+        ({}, False),
+    ],
 )
 def test_mass_delete_metadata(metadata, allowed):
     assert allows_mass_delete(metadata) is allowed
@@ -149,13 +184,20 @@ def test_the_pending_manifest_marks_every_key_about_to_change_unknown():
     plan = diff(previous, ["a", "b", "e"], {"a": "h-a", "b": "h-b2", "e": "h-e"}.__getitem__)
     pending = pending_manifest(previous, plan)
     assert not pending.complete
-    assert {key: e.content_hash for key, e in pending.entries.items()} == {"a": "h-a", "b": None, "c": None, "e": None}
+    assert {key: e.content_hash for key, e in pending.entries.items()} == {
+        "a": "h-a",
+        "b": None,
+        "c": None,
+        "e": None,
+    }
 
 
 def test_the_final_manifest_keeps_unchanged_keys_version_and_time():
     previous = {"a": entry("h-a", "v1"), "b": entry("h-b1", "v1"), "c": entry("h-c", "v1")}
     plan = diff(previous, ["a", "b"], {"a": "h-a", "b": "h-b2"}.__getitem__)
-    final = final_manifest(previous, plan, lambda key: 7, {"a": "h-a", "b": "h-b2"}.__getitem__, "v2", "2024-02-02T00:00:00.000Z")
+    final = final_manifest(
+        previous, plan, lambda key: 7, {"a": "h-a", "b": "h-b2"}.__getitem__, "v2", "2024-02-02T00:00:00.000Z"
+    )
     assert final.complete
     assert final.entries == {
         "a": entry("h-a", "v1"),
@@ -164,11 +206,15 @@ def test_the_final_manifest_keeps_unchanged_keys_version_and_time():
 
 
 def test_the_manifest_round_trips_through_json():
-    manifest = Manifest({"Sales": entry("h1", rows=3), "R&D": entry(None), "日本": entry("h3")}, complete=False)
+    manifest = Manifest(
+        {"Sales": entry("h1", rows=3), "R&D": entry(None), "日本": entry("h3")}, complete=False
+    )
     assert Manifest.from_json(manifest.to_json(), "s3://pub/_loader/manifest.json") == manifest
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"format": 2, "status": "complete", "keys": {}}', b'{"format": 1}'])
+@pytest.mark.parametrize(
+    "body", [b"not json", b'{"format": 2, "status": "complete", "keys": {}}', b'{"format": 1}']
+)
 def test_an_unreadable_manifest_fails_naming_it(body):
     with pytest.raises(LoaderError) as raised:
         Manifest.from_json(body, "s3://pub/_loader/manifest.json")
@@ -204,7 +250,10 @@ def test_an_empty_snapshot_is_still_valid_json():
 
 
 def test_the_index_lists_every_key_with_rows_and_the_version_that_last_changed_it():
-    entries = {"Sales": Entry("h", 2, "v6", "2024-01-01T00:00:00.000Z"), "R&D": Entry("h", 1, "v7", "2024-01-02T00:00:00.000Z")}
+    entries = {
+        "Sales": Entry("h", 2, "v6", "2024-01-01T00:00:00.000Z"),
+        "R&D": Entry("h", 1, "v7", "2024-01-02T00:00:00.000Z"),
+    }
     index = json.loads(published.index_body("departments", entries, SOURCE, "2024-01-02T00:00:00.000Z"))
     assert index == {
         "loadedAt": "2024-01-02T00:00:00.000Z",
@@ -219,15 +268,28 @@ def test_the_index_lists_every_key_with_rows_and_the_version_that_last_changed_i
 
 def test_the_fingerprint_names_the_data_and_the_collection():
     base = {"a": entry("h1"), "b": entry("h2")}
-    assert published.fingerprint("departments", base) == published.fingerprint("departments", dict(reversed(base.items())))
+    assert published.fingerprint("departments", base) == published.fingerprint(
+        "departments", dict(reversed(base.items()))
+    )
     assert published.fingerprint("departments", base) != published.fingerprint("teams", base)
-    assert published.fingerprint("departments", base) != published.fingerprint("departments", {**base, "b": entry("h3")})
-    assert published.fingerprint("departments", base) != published.fingerprint("departments", {"a": entry("h1")})
+    assert published.fingerprint("departments", base) != published.fingerprint(
+        "departments", {**base, "b": entry("h3")}
+    )
+    assert published.fingerprint("departments", base) != published.fingerprint(
+        "departments", {"a": entry("h1")}
+    )
 
 
 def test_an_emf_document_is_valid_emf_and_prints_as_one_raw_line():
-    values = {"RowsLoaded": 3, "KeysWritten": 2, "KeysUnchanged": 1, "KeysDeleted": 0, "LoadSucceeded": 1,
-              "LoadFailed": 0, "LoadDurationMs": 120}
+    values = {
+        "RowsLoaded": 3,
+        "KeysWritten": 2,
+        "KeysUnchanged": 1,
+        "KeysDeleted": 0,
+        "LoadSucceeded": 1,
+        "LoadFailed": 0,
+        "LoadDurationMs": 120,
+    }
     document = metrics.emf_document("DataApi", "data-api-prod-loader", values, 1_700_000_000_000)
     assert emf_problems(document) == []
     out = io.StringIO()
@@ -236,7 +298,9 @@ def test_an_emf_document_is_valid_emf_and_prints_as_one_raw_line():
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and json.loads(lines[0]) == document
     assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Service"]]
-    assert {m["Name"]: m["Unit"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}["LoadDurationMs"] == "Milliseconds"
+    assert {m["Name"]: m["Unit"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}[
+        "LoadDurationMs"
+    ] == "Milliseconds"
 
 
 def test_the_emf_checker_itself_rejects_broken_documents():

@@ -29,7 +29,9 @@ def assert_table_holds(harness, csv_text: str) -> None:
     """The table, snapshot, index and manifest all say exactly what this CSV says."""
     expected = nest(csv_text)
     assert {key: item["doc"]["S"] for key, item in harness.data_items().items()} == expected
-    assert harness.published("snapshot.json")["departments"] == {key: json.loads(doc) for key, doc in expected.items()}
+    assert harness.published("snapshot.json")["departments"] == {
+        key: json.loads(doc) for key, doc in expected.items()
+    }
     assert sorted(harness.published("index.json")["departments"]) == sorted(expected)
     manifest = json.loads(harness.object(MANIFEST))
     assert manifest["status"] == "complete" and sorted(manifest["keys"]) == sorted(expected)
@@ -46,12 +48,17 @@ def assert_table_holds(harness, csv_text: str) -> None:
     [
         pytest.param(["half", "half", "none", "half"], id="unprocessed-items"),
         pytest.param(
-            ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"], id="throttling"
+            ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"],
+            id="throttling",
         ),
-        pytest.param(["half", "ThrottlingException", "none", "ProvisionedThroughputExceededException"], id="both"),
+        pytest.param(
+            ["half", "ThrottlingException", "none", "ProvisionedThroughputExceededException"], id="both"
+        ),
     ],
 )
-def test_unprocessed_items_and_throttling_are_retried_until_every_item_is_loaded(harness_factory, aws, script):
+def test_unprocessed_items_and_throttling_are_retried_until_every_item_is_loaded(
+    harness_factory, aws, script
+):
     scripted = ScriptedDynamoDB(aws.dynamodb, script)
     harness = harness_factory(make_settings(write_concurrency=1), dynamodb=scripted)
     text = departments_csv(60)
@@ -112,7 +119,10 @@ def midway_failure(harness_factory, aws):
     """Loads ORIGINAL, then a file whose load dies after its first batch of 25 writes."""
     harness_factory().drop(ORIGINAL)
     # New keys that sort first (so the first batch writes them), every old key changed, ten removed.
-    changed = departments_csv(20, version="v2", prefix="a") + departments_csv(50, version="v2", prefix="k").split("\n", 1)[1]
+    changed = (
+        departments_csv(20, version="v2", prefix="a")
+        + departments_csv(50, version="v2", prefix="k").split("\n", 1)[1]
+    )
     scripted = ScriptedDynamoDB(aws.dynamodb, ["ok", "fail"])
     failing = harness_factory(make_settings(write_concurrency=1), dynamodb=scripted)
     event = failing.put(changed)
@@ -120,8 +130,14 @@ def midway_failure(harness_factory, aws):
         failing.invoke(event)
     documents = failing.documents()
     assert {key for key in documents if key.startswith("a")} == {f"a{i:02d}" for i in range(20)}
-    assert [key for key, doc in documents.items() if key.startswith("k") and "v2-title" in json.dumps(doc)] == [
-        "k00", "k01", "k02", "k03", "k04",
+    assert [
+        key for key, doc in documents.items() if key.startswith("k") and "v2-title" in json.dumps(doc)
+    ] == [
+        "k00",
+        "k01",
+        "k02",
+        "k03",
+        "k04",
     ], "the first batch landed: the table is half old, half new"
     assert json.loads(failing.object(MANIFEST))["status"] == "pending"
     return changed, event
@@ -203,7 +219,9 @@ def test_a_redelivered_event_changes_nothing_and_writes_nothing(harness, capsys)
     assert harness.writes() == {}, "recognised from the event and the marker alone: not even a lease"
     assert result["outcome"] == "skipped" and result["reason"].startswith("already loaded")
     lines = stdout_lines(capsys.readouterr().out)
-    assert [line["message"] for line in lines] == ["load skipped"] and not any("_aws" in line for line in lines)
+    assert [line["message"] for line in lines] == ["load skipped"] and not any(
+        "_aws" in line for line in lines
+    )
 
 
 def test_an_event_for_an_older_version_is_ignored(harness):
@@ -244,7 +262,9 @@ def prefix_harness(harness_factory, aws, last_modified):
 def test_prefix_mode_ignores_a_file_older_than_the_last_one_loaded(harness_factory, aws):
     noon = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
     harness = prefix_harness(
-        harness_factory, aws, {"drops/2024-05-01.csv": noon, "drops/2024-04-30.csv": noon - timedelta(seconds=1)}
+        harness_factory,
+        aws,
+        {"drops/2024-05-01.csv": noon, "drops/2024-04-30.csv": noon - timedelta(seconds=1)},
     )
     harness.drop(departments_csv(3, version="may"), key="drops/2024-05-01.csv")
     result = harness.drop(departments_csv(3, version="april"), key="drops/2024-04-30.csv")["loads"][0]
@@ -255,12 +275,23 @@ def test_prefix_mode_ignores_a_file_older_than_the_last_one_loaded(harness_facto
 def test_prefix_mode_breaks_a_same_second_tie_by_key(harness_factory, aws):
     noon = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
     harness = prefix_harness(
-        harness_factory, aws,
-        {"drops/2024-05-01T1200.csv": noon, "drops/2024-05-01T1159.csv": noon, "drops/2024-05-01T1201.csv": noon},
+        harness_factory,
+        aws,
+        {
+            "drops/2024-05-01T1200.csv": noon,
+            "drops/2024-05-01T1159.csv": noon,
+            "drops/2024-05-01T1201.csv": noon,
+        },
     )
     harness.drop(departments_csv(3, version="b"), key="drops/2024-05-01T1200.csv")
-    assert harness.drop(departments_csv(3, version="a"), key="drops/2024-05-01T1159.csv")["loads"][0]["outcome"] == "skipped"
-    assert harness.drop(departments_csv(3, version="c"), key="drops/2024-05-01T1201.csv")["loads"][0]["outcome"] == "succeeded"
+    assert (
+        harness.drop(departments_csv(3, version="a"), key="drops/2024-05-01T1159.csv")["loads"][0]["outcome"]
+        == "skipped"
+    )
+    assert (
+        harness.drop(departments_csv(3, version="c"), key="drops/2024-05-01T1201.csv")["loads"][0]["outcome"]
+        == "succeeded"
+    )
     assert_table_holds(harness, departments_csv(3, version="c"))
 
 
@@ -272,8 +303,12 @@ def test_prefix_mode_breaks_a_same_second_tie_by_key(harness_factory, aws):
 def put_lease(aws, owner: str, expires_at: int) -> None:
     aws.dynamodb.put_item(
         TableName="data-api-table",
-        Item={"pk": {"S": "_loader#lease"}, "owner": {"S": owner}, "expiresAt": {"N": str(expires_at)},
-              "source": {"S": "s3://acme-hr-exports/exports/employees.csv"}},
+        Item={
+            "pk": {"S": "_loader#lease"},
+            "owner": {"S": owner},
+            "expiresAt": {"N": str(expires_at)},
+            "source": {"S": "s3://acme-hr-exports/exports/employees.csv"},
+        },
     )
 
 
@@ -343,7 +378,8 @@ def test_a_second_concurrent_load_fails_with_lease_held_while_the_first_complete
 
     def run_first():
         outcome["first"] = first.loader.load(
-            __import__("loader.events", fromlist=["decode"]).decode(first_event)[0][0], LambdaContext("request-1")
+            __import__("loader.events", fromlist=["decode"]).decode(first_event)[0][0],
+            LambdaContext("request-1"),
         )
 
     thread = threading.Thread(target=run_first)
@@ -371,7 +407,9 @@ def test_a_load_waits_for_a_lease_that_frees_up(harness_factory, aws):
         aws.dynamodb.delete_item(TableName="data-api-table", Key={"pk": {"S": "_loader#lease"}})
 
     clock = iter(range(1000))
-    harness = harness_factory(sleep=sleep_then_free, lease_wait_seconds=30.0, monotonic=lambda: float(next(clock)))
+    harness = harness_factory(
+        sleep=sleep_then_free, lease_wait_seconds=30.0, monotonic=lambda: float(next(clock))
+    )
     put_lease(aws, "slow-request", 4_000_000_000)
     harness.drop(EMPLOYEES)
     assert released == [0.25]
