@@ -9,7 +9,7 @@ import pytest
 from components.alerts import Alerts, AlertsArgs, alarm_rule
 from components.config import AlertsConfig
 
-from conftest import ACCOUNT, Program, policy_document
+from harness import ACCOUNT, Program, policy_document
 
 ALERTS = "data-api:index:Alerts"
 KEY = "aws:kms/key:Key"

@@ -10,7 +10,7 @@ import pytest
 
 from components.loader import package
 
-from conftest import ACCOUNT, ROOT, Program, policy_document, statement_pairs
+from harness import ACCOUNT, ROOT, Program, policy_document, statement_pairs
 
 LOADER = "data-api:index:Loader"
 FUNCTION = "aws:lambda/function:Function"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import Declared, Program, run_program, stack_config
+from harness import Declared, Program, run_program, stack_config
 
 from components.config import parse_config
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 from botocore.client import BaseClient
 
-from conftest import ROOT
+from harness import ROOT
 
 from .declared import DeclaredStack, declared_stack
 from .deployment import LocalApi, SourceDrops, create_api, create_storage, published_object

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import ROOT, run_program, stack_config
+from harness import ROOT, run_program, stack_config
 
 from .declared import declared_stack
 

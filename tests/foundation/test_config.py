@@ -9,7 +9,7 @@ import pytest
 
 from components.config import ConfigError, parse_config
 
-from conftest import ROOT, stack_config
+from harness import ROOT, stack_config
 
 STACK_FILE = "Pulumi.prod.yaml"
 

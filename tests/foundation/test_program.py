@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError
 
-from conftest import last_run, run_program
+from harness import last_run, run_program
 
 TABLE = "aws:dynamodb/table:Table"
 

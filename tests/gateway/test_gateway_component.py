@@ -11,7 +11,7 @@ import pytest
 from components import openapi
 from components.config import StackConfig, parse_config
 
-from conftest import ACCOUNT, ROOT, Program, stack_config, statement_pairs
+from harness import ACCOUNT, ROOT, Program, stack_config, statement_pairs
 
 REST_API = "aws:apigateway/restApi:RestApi"
 DEPLOYMENT = "aws:apigateway/deployment:Deployment"

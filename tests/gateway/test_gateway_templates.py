@@ -22,7 +22,7 @@ from moto import mock_aws
 from components import openapi
 
 from apigw_harness import ApiGateway, VelocityUtilApiGateway, aws_escape_javascript, encode_uri_component
-from conftest import ROOT
+from harness import ROOT
 
 REGION = "eu-west-1"
 TABLE = "data-api-test-table"

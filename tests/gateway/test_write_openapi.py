@@ -10,7 +10,7 @@ import pytest
 from components import openapi
 from components.config import ConfigError
 
-from conftest import ROOT
+from harness import ROOT
 
 spec = importlib.util.spec_from_file_location("write_openapi", ROOT / "scripts" / "write_openapi.py")
 write_openapi = importlib.util.module_from_spec(spec)

@@ -27,7 +27,7 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from mock_engine import ROOT, Program, RecordingMonitor, run_program, stack_config, to_engine_config
+from harness import ROOT, Program, RecordingMonitor, run_program, stack_config, to_engine_config
 
 PACK_DIR = ROOT / "policy"
 PROJECT = "data-api"

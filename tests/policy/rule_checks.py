@@ -19,7 +19,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from mock_engine import ROOT
+from harness import ROOT
 
 # The pack's own modules, imported the way its program imports them.
 sys.path.insert(0, str(ROOT / "policy"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import struct_pb2
 
-from mock_engine import ROOT, stack_config
+from harness import ROOT, stack_config
 from pack_harness import (
     LEVELS,
     Diagnostic,

@@ -1,0 +1,292 @@
+"""Pulumi's mock engine that records every declared resource, and helpers to run the real program.
+
+Imported by tests/conftest.py, so the mocks are installed before any component is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
+
+# Component code must never reach a real AWS endpoint from a test.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
+
+
+@dataclass
+class Declared:
+    """One resource as the program declared it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    ignore_changes: list[str]
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+
+
+@dataclass
+class Program:
+    """What one run of the program declared and exported."""
+
+    resources: list[Declared]
+    exports: dict[str, Any] = field(default_factory=dict)
+    secret_exports: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Declared:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} named {name!r}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Declared:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def children_of(self, component_type: str) -> list[Declared]:
+        parents = {r.urn for r in self.of_type(component_type)}
+        return [r for r in self.resources if r.parent in parents]
+
+
+def _physical_name(name: str, inputs: dict[str, Any]) -> str:
+    """Pulumi's auto-naming: the logical name plus a random-looking suffix, unless named."""
+    for key in ("name", "bucket", "functionName", "roleName"):
+        if isinstance(inputs.get(key), str) and inputs[key]:
+            return inputs[key]
+    return f"{name}-{hashlib.sha1(name.encode()).hexdigest()[:7]}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Synthesises the outputs AWS would return, with realistic ARNs, ids and URLs."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        r, a = self.region, ACCOUNT
+        physical = _physical_name(args.name, args.inputs)
+        service, _, kind = args.typ.partition(":")[2].partition("/")
+        rid = physical
+        outputs: dict[str, Any] = {}
+        typ = args.typ
+        if typ == "aws:dynamodb/table:Table":
+            outputs = {"arn": f"arn:aws:dynamodb:{r}:{a}:table/{physical}", "name": physical}
+        elif typ == "aws:iam/role:Role":
+            outputs = {"arn": f"arn:aws:iam::{a}:role/{physical}", "name": physical}
+        elif typ == "aws:iam/policy:Policy":
+            outputs = {"arn": f"arn:aws:iam::{a}:policy/{physical}", "name": physical}
+        elif typ == "aws:lambda/function:Function":
+            arn = f"arn:aws:lambda:{r}:{a}:function:{physical}"
+            outputs = {
+                "arn": arn,
+                "name": physical,
+                "invokeArn": f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations",
+                "qualifiedArn": f"{arn}:$LATEST",
+            }
+        elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            outputs = {
+                "arn": f"arn:aws:s3:::{physical}",
+                "bucket": physical,
+                "bucketRegionalDomainName": f"{physical}.s3.{r}.amazonaws.com",
+            }
+        elif typ == "aws:sqs/queue:Queue":
+            outputs = {"arn": f"arn:aws:sqs:{r}:{a}:{physical}",
+                       "url": f"https://sqs.{r}.amazonaws.com/{a}/{physical}", "name": physical}
+            rid = outputs["url"]
+        elif typ == "aws:sns/topic:Topic":
+            outputs = {"arn": f"arn:aws:sns:{r}:{a}:{physical}", "name": physical}
+            rid = outputs["arn"]
+        elif typ == "aws:kms/key:Key":
+            key_id = hashlib.md5(args.name.encode()).hexdigest()
+            key_id = f"{key_id[:8]}-{key_id[8:12]}-{key_id[12:16]}-{key_id[16:20]}-{key_id[20:32]}"
+            outputs = {"arn": f"arn:aws:kms:{r}:{a}:key/{key_id}", "keyId": key_id}
+            rid = key_id
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs = {"arn": f"arn:aws:logs:{r}:{a}:log-group:{physical}", "name": physical}
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            outputs = {"arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{physical}", "name": physical}
+        elif typ == "aws:cloudwatch/compositeAlarm:CompositeAlarm":
+            # A composite alarm's ARN ends in its alarmName, as AWS builds it.
+            alarm_name = args.inputs.get("alarmName", physical)
+            outputs = {"arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{alarm_name}", "alarmName": alarm_name}
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            outputs = {"arn": f"arn:aws:events:{r}:{a}:rule/{physical}", "name": physical}
+        elif typ == "aws:apigateway/restApi:RestApi":
+            rid = hashlib.sha1(args.name.encode()).hexdigest()[:10]
+            outputs = {"rootResourceId": "root123456", "executionArn": f"arn:aws:execute-api:{r}:{a}:{rid}",
+                       "arn": f"arn:aws:apigateway:{r}::/restapis/{rid}"}
+        elif typ == "aws:apigateway/deployment:Deployment":
+            rid = hashlib.sha1(json.dumps(args.inputs, sort_keys=True, default=str).encode()).hexdigest()[:6]
+        elif typ == "aws:apigateway/stage:Stage":
+            api, stage = args.inputs.get("restApi"), args.inputs.get("stageName")
+            outputs = {
+                "arn": f"arn:aws:apigateway:{r}::/restapis/{api}/stages/{stage}",
+                "invokeUrl": f"https://{api}.execute-api.{r}.amazonaws.com/{stage}",
+                "executionArn": f"arn:aws:execute-api:{r}:{a}:{api}/{stage}",
+            }
+            rid = f"ags-{api}-{stage}"
+        elif typ == "aws:apigateway/apiKey:ApiKey":
+            rid = hashlib.sha1(args.name.encode()).hexdigest()[:10]
+            outputs = {"value": hashlib.sha256(args.name.encode()).hexdigest()[:40],
+                       "arn": f"arn:aws:apigateway:{r}::/apikeys/{rid}"}
+        elif typ == "aws:apigateway/usagePlan:UsagePlan":
+            rid = hashlib.sha1(args.name.encode()).hexdigest()[:6]
+            outputs = {"arn": f"arn:aws:apigateway:{r}::/usageplans/{rid}"}
+        elif typ.startswith("aws:") and "arn" not in args.inputs:
+            outputs = {"arn": f"arn:aws:{service}:{r}:{a}:{kind.split(':')[0]}/{physical}"}
+        return f"{rid}", {**args.inputs, **outputs}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "AIDTEST",
+                    "id": ACCOUNT}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region,
+                    "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, also keeping each resource's parent, dependencies and options."""
+
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.recording = mocks
+        self.declared: list[Declared] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            self.declared.append(
+                Declared(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    # As the mocks received them: deserialising the request again would resolve
+                    # resource references on a second event loop.
+                    inputs=self.recording.inputs[(request.type, request.name)],
+                    outputs=dict(registration.state),
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=list(request.replaceOnChanges),
+                )
+            )
+        return response
+
+
+def install_mocks(stack: str = "test", region: str = DEFAULT_REGION, preview: bool = False) -> RecordingMonitor:
+    """A fresh mock engine for one program run."""
+    mocks = RecordingMocks(region)
+    monitor = RecordingMonitor(mocks)
+    # A fresh root stack per run, so one run's exports never leak into the next.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="data-api", stack=stack, preview=preview, monitor=monitor)
+    return monitor
+
+
+# Installed at import, before any test module imports a component.
+install_mocks()
+
+
+def stack_config(stack_file: Path) -> dict[str, Any]:
+    """The `config:` block of a stack file, as the YAML `pulumi config set --path` writes it."""
+    document = yaml.safe_load(stack_file.read_text())
+    return dict(document.get("config") or {})
+
+
+def to_engine_config(config: dict[str, Any]) -> dict[str, str]:
+    """Config as the engine hands it to a program: strings as they are, the rest as JSON."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+@dataclass
+class LastRun:
+    """The resources declared by the most recent run, kept even when the program raised."""
+
+    declared: list[Declared] = field(default_factory=list)
+
+
+last_run = LastRun()
+
+
+def run_program(config: dict[str, Any], stack: str = "prod", preview: bool = False,
+                main: Path = ROOT / "__main__.py") -> Program:
+    """Runs the real program under the mock engine with this stack config."""
+    region = config.get("aws:region", DEFAULT_REGION)
+    monitor = install_mocks(stack=stack, region=region, preview=preview)
+    last_run.declared = monitor.declared
+    pulumi.runtime.set_all_config(to_engine_config(config))
+    exports: dict[str, Any] = {}
+    secret_exports: set[str] = set()
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(main), run_name="__main__")
+        stack_resource = pulumi.runtime.get_root_resource()
+        outputs = dict(getattr(stack_resource, "outputs", {}) or {})
+
+        async def collect():
+            for key, value in outputs.items():
+                output = pulumi.Output.from_input(value)
+                exports[key] = await output.future()
+                if await output.is_secret():
+                    secret_exports.add(key)
+
+        return pulumi.Output.from_input(asyncio.ensure_future(collect()))
+
+    try:
+        program()
+    finally:
+        pulumi.runtime.set_all_config({})
+    return Program(resources=list(monitor.declared), exports=exports, secret_exports=secret_exports)
+
+
+def policy_document(value: Any) -> dict[str, Any]:
+    """An IAM policy document given as JSON text or a dict."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def statement_pairs(document: Any) -> set[tuple[str, str]]:
+    """Every (action, resource) pair an IAM policy document allows."""
+    pairs = set()
+    for statement in policy_document(document)["Statement"]:
+        if statement.get("Effect", "Allow") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        pairs.update((action, resource) for action in actions for resource in resources)
+    return pairs
