@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test venv clean localstack-start localstack-stop localstack-status local-load
+.PHONY: test policy venv clean localstack-start localstack-stop localstack-status local-load
 
 venv: $(INSTALLED)
 
@@ -16,6 +16,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+# The CrossGuard pack alone: every stack file's program through the pack's own analyzer server.
+policy: $(INSTALLED)
+	$(PY) -m pytest tests/policy
 
 # LocalStack in host mode on 127.0.0.1 (LOCALSTACK_PORT, default 4566); the end-to-end tests
 # start and stop their own instance, these are for trying the product by hand.
