@@ -1,0 +1,548 @@
+"""The loader benchmark: `python -m bench.run` (what `make bench` runs).
+
+For each size (10k rows over 1k keys, 100k over 10k, 1M over 20k) it generates the CSV (and a
+copy with 1% of the keys changed) under bench/out/, starts a fresh moto server on loopback, and
+runs, each in a fresh measured process, against the same emulator with the same latency:
+  1. full load      the real handler on the first drop of the CSV (empty table),
+  2. unchanged      the same bytes dropped again (a new S3 version),
+  3. changed 1%     the copy with 1% of the keys changed,
+  4. baseline       one PutItem per key, sequentially, into a table of its own.
+It checks each load did what it should (every key stored, the same documents as the baseline,
+the right keys rewritten), then writes bench/results.json, bench/results.md and the plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.emulator import REPO_ROOT, Emulator, aws_environment
+from bench.generate import COLUMN_TYPES, SIZES, Generated, Spec, ensure_csv
+
+BENCH_DIR = REPO_ROOT / "bench"
+DEFAULT_DATA_DIR = BENCH_DIR / "out"
+"""Generated CSVs, job files and logs: git-ignored, never committed."""
+SOURCE_BUCKET = "bench-hr-exports"
+SOURCE_KEY = "exports/employees.csv"
+PUBLISH_BUCKET = "bench-data-api-published"
+PUBLISH_PREFIX = "v1/"
+TABLE = "bench-data-api-table"
+BASELINE_TABLE = "bench-baseline-table"
+WRITE_CONCURRENCY = 4
+"""What the loader component sets (components/loader.py); a test keeps the two equal."""
+CHANGE_FRACTION = 0.01
+DEFAULT_LATENCY_MS = 10.0
+LAMBDA_MB_PER_VCPU = 1769
+"""Lambda gives a function one full vCPU at 1,769 MB of memory, proportionally less below."""
+LAMBDA_LIMIT_SECONDS = 15 * 60
+DEFAULT_LAMBDA_MEMORY_MB = 1024
+"""The configured loader memory (Pulumi.prod.yaml `data-api:loader.memory`, also the default)."""
+SLOWER_CORE_FACTOR = 1.5
+"""Headroom for a Lambda core slower than this machine's in single-threaded Python."""
+
+
+class BenchmarkError(Exception):
+    """A run did not do what a load must do; its numbers would mean nothing."""
+
+
+@dataclass
+class SizeRun:
+    """One data set's loads and baseline against one emulator."""
+
+    emulator: Emulator
+    spec: Spec
+    latency_seconds: float
+    work_dir: Path
+    write_concurrency: int = WRITE_CONCURRENCY
+    _sequencer: int = 0x1000
+    _s3: Any = field(default=None, repr=False)
+    _dynamodb: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._s3 = self.emulator.client("s3")
+        self._dynamodb = self.emulator.client("dynamodb")
+
+    def create_resources(self) -> None:
+        """The source bucket (versioned), the publish bucket, the loader's and the baseline's tables."""
+        for bucket in (SOURCE_BUCKET, PUBLISH_BUCKET):
+            self._s3.create_bucket(Bucket=bucket)
+        self._s3.put_bucket_versioning(Bucket=SOURCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        for table in (TABLE, BASELINE_TABLE):
+            self._dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        self._dynamodb.update_time_to_live(
+            TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
+
+    def drop(self, csv: Generated) -> dict[str, Any]:
+        """Uploads a CSV as the source object; returns the S3 notification that announces it."""
+        with csv.path.open("rb") as body:
+            response = self._s3.put_object(Bucket=SOURCE_BUCKET, Key=SOURCE_KEY, Body=body)
+        self._sequencer += 1
+        return notification(response["VersionId"], f"{self._sequencer:016X}", response["ETag"].strip('"'), csv.bytes)
+
+    def loader_environment(self) -> dict[str, str]:
+        """The loader's environment variables, as the loader component sets them."""
+        return {
+            "TABLE_NAME": TABLE,
+            "SOURCE_BUCKET": SOURCE_BUCKET,
+            "SOURCE_KEY": SOURCE_KEY,
+            "PUBLISH_BUCKET": PUBLISH_BUCKET,
+            "PUBLISH_PREFIX": PUBLISH_PREFIX,
+            "PARTITION_COLUMN": "department",
+            "ITEM_COLUMN": "employee",
+            "ITEMS_FIELD": "employees",
+            "COLLECTION_NAME": "departments",
+            "COLUMN_TYPES": json.dumps(COLUMN_TYPES),
+            "WRITE_CONCURRENCY": str(self.write_concurrency),
+            "LEASE_SECONDS": str(LAMBDA_LIMIT_SECONDS + 10),
+            "METRICS_SERVICE": "data-api-bench-loader",
+            "AWS_LAMBDA_LOG_LEVEL": "INFO",
+        }
+
+    def measure(self, label: str, job: dict[str, Any]) -> dict[str, Any]:
+        """Runs one job in a fresh process and returns what it measured."""
+        job_path = self.work_dir / f"{self.spec.name}-{label}-job.json"
+        result_path = self.work_dir / f"{self.spec.name}-{label}-result.json"
+        log_path = self.work_dir / f"{self.spec.name}-{label}.log"
+        result_path.unlink(missing_ok=True)
+        job_path.write_text(json.dumps({**job, "latencySeconds": self.latency_seconds}))
+        environment = {**aws_environment(self.emulator.endpoint_url), **self.loader_environment()}
+        with log_path.open("wb") as log:
+            finished = subprocess.run(
+                [sys.executable, "-m", "bench.load_once", str(job_path), str(result_path)],
+                cwd=REPO_ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if finished.returncode != 0 or not result_path.exists():
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise BenchmarkError(f"{self.spec.name} {label}: the measured process failed (exit {finished.returncode}):\n{tail}")
+        return json.loads(result_path.read_text())
+
+    def load(self, label: str, event: dict[str, Any]) -> dict[str, Any]:
+        return self.measure(label, {"mode": "loader", "event": event})
+
+    def baseline(self, event: dict[str, Any]) -> dict[str, Any]:
+        s3_object = event["Records"][0]["s3"]["object"]
+        return self.measure(
+            "baseline",
+            {
+                "mode": "baseline",
+                "source": {"bucket": SOURCE_BUCKET, "key": SOURCE_KEY, "versionId": s3_object["versionId"]},
+                "settings": {
+                    "partitionColumn": "department",
+                    "itemColumn": "employee",
+                    "itemsField": "employees",
+                    "columnTypes": COLUMN_TYPES,
+                },
+                "baselineTable": BASELINE_TABLE,
+            },
+        )
+
+    def stored(self, table: str, attribute: str = "hash") -> dict[str, str]:
+        """Every data item's key -> one string attribute (bookkeeping items skipped)."""
+        found: dict[str, str] = {}
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            ProjectionExpression="pk, #value",
+            FilterExpression="attribute_exists(doc)",
+            ExpressionAttributeNames={"#value": attribute},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                found[item["pk"]["S"]] = item[attribute]["S"]
+        return found
+
+    def items(self, table: str) -> dict[str, dict[str, Any]]:
+        """Every item of a table, by key, in DynamoDB's JSON."""
+        found: dict[str, dict[str, Any]] = {}
+        for page in self._dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                found[item["pk"]["S"]] = item
+        return found
+
+    def published(self, name: str) -> dict[str, Any]:
+        body = self._s3.get_object(Bucket=PUBLISH_BUCKET, Key=f"{PUBLISH_PREFIX}{name}")["Body"].read()
+        return json.loads(body)
+
+
+def notification(version_id: str, sequencer: str, etag: str, size: int) -> dict[str, Any]:
+    """An S3 ObjectCreated notification for the source object."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": SOURCE_BUCKET, "arn": f"arn:aws:s3:::{SOURCE_BUCKET}"},
+                    "object": {
+                        "key": SOURCE_KEY,
+                        "size": size,
+                        "eTag": etag,
+                        "versionId": version_id,
+                        "sequencer": sequencer,
+                    },
+                },
+            }
+        ]
+    }
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise BenchmarkError(message)
+
+
+def summarize(measured: dict[str, Any], spec: Spec, csv_bytes: int) -> dict[str, Any]:
+    """A measured run with the per-key, per-row and per-byte figures the report shows."""
+    wall = measured["wallSeconds"]
+    growth = measured["loadGrowthBytes"]
+    return {
+        **measured,
+        "rowsPerSecond": spec.rows / wall if wall > 0 else None,
+        "writeRequestsPerKey": measured["writeRequests"] / spec.keys,
+        "writeUnitsPerKey": measured["writeUnits"] / spec.keys,
+        "loadGrowthPerCsvByte": growth / csv_bytes,
+    }
+
+
+def run_size(
+    spec: Spec,
+    latency_ms: float,
+    data_dir: Path,
+    work_dir: Path,
+    write_concurrency: int = WRITE_CONCURRENCY,
+    progress: Callable[[str], None] = print,
+    inspect: Callable[[SizeRun], None] | None = None,
+) -> dict[str, Any]:
+    """Everything measured for one data set, checked; raises BenchmarkError when a load misbehaved.
+
+    `inspect`, when given, sees the emulator's final state before it stops (the tests use it).
+    """
+    changed_keys = spec.changed_keys(CHANGE_FRACTION)
+    progress(f"[{spec.name}] generating {spec.rows:,} rows over {spec.keys:,} keys (seed {spec.seed})")
+    base = ensure_csv(spec, data_dir)
+    changed = ensure_csv(spec, data_dir, "changed", frozenset(changed_keys))
+    _check(base.sha256 != changed.sha256, f"{spec.name}: the changed copy is identical to the base CSV")
+    runs: dict[str, dict[str, Any]] = {}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with Emulator(work_dir / f"{spec.name}-moto.log") as emulator:
+        bench = SizeRun(emulator, spec, latency_ms / 1000, work_dir, write_concurrency)
+        bench.create_resources()
+
+        first = bench.drop(base)
+        progress(f"[{spec.name}] full load ({base.bytes / 2**20:.1f} MiB CSV, {latency_ms:g} ms per request)")
+        full = bench.load("full", first)
+        outcome = full["outcome"]
+        _check(
+            outcome.get("outcome") == "succeeded" and outcome.get("rows") == spec.rows and outcome.get("keysWritten") == spec.keys,
+            f"{spec.name} full load: expected {spec.rows} rows and {spec.keys} keys written, got {outcome}",
+        )
+        ours = bench.stored(TABLE)
+        _check(len(ours) == spec.keys, f"{spec.name} full load: the table holds {len(ours)} data items, not {spec.keys}")
+        index = bench.published("index.json")
+        _check(index["count"] == spec.keys, f"{spec.name} full load: index.json counts {index['count']} keys, not {spec.keys}")
+        runs["full"] = summarize(full, spec, base.bytes)
+
+        progress(f"[{spec.name}] unchanged re-drop")
+        unchanged = bench.load("unchanged", bench.drop(base))
+        outcome = unchanged["outcome"]
+        _check(
+            outcome.get("outcome") == "succeeded" and outcome.get("keysWritten") == 0 and outcome.get("keysUnchanged") == spec.keys,
+            f"{spec.name} unchanged re-drop: expected 0 keys written and {spec.keys} unchanged, got {outcome}",
+        )
+        _check(bench.stored(TABLE) == ours, f"{spec.name} unchanged re-drop: the table's hashes changed")
+        runs["unchanged"] = summarize(unchanged, spec, base.bytes)
+
+        progress(f"[{spec.name}] re-drop with {len(changed_keys)} keys ({CHANGE_FRACTION:.0%}) changed")
+        partly = bench.load("changed", bench.drop(changed))
+        outcome = partly["outcome"]
+        _check(
+            outcome.get("outcome") == "succeeded" and outcome.get("keysWritten") == len(changed_keys),
+            f"{spec.name} changed re-drop: expected {len(changed_keys)} keys written, got {outcome}",
+        )
+        after = bench.stored(TABLE)
+        rewritten = sorted(key for key in after if after[key] != ours.get(key))
+        _check(rewritten == changed_keys, f"{spec.name} changed re-drop: rewrote {rewritten[:5]}..., not the changed keys")
+        runs["changed"] = summarize(partly, spec, changed.bytes)
+
+        progress(f"[{spec.name}] baseline: one PutItem per key, sequentially")
+        baseline = bench.baseline(first)
+        _check(
+            bench.stored(BASELINE_TABLE) == ours,
+            f"{spec.name} baseline: its documents differ from the loader's full load",
+        )
+        runs["baseline"] = summarize(baseline, spec, base.bytes)
+        if inspect is not None:
+            inspect(bench)
+
+    speedup = runs["baseline"]["wallSeconds"] / runs["full"]["wallSeconds"]
+    progress(
+        f"[{spec.name}] ours {runs['full']['wallSeconds']:.2f}s, baseline {runs['baseline']['wallSeconds']:.2f}s "
+        f"({speedup:.1f}x), peak growth {runs['full']['loadGrowthPerCsvByte']:.2f}x CSV"
+    )
+    return {
+        "name": spec.name,
+        "rows": spec.rows,
+        "keys": spec.keys,
+        "seed": spec.seed,
+        "csvBytes": base.bytes,
+        "csvSha256": base.sha256,
+        "changedKeys": len(changed_keys),
+        "speedup": speedup,
+        "runs": runs,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Machine, targets, extrapolation
+# --------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gib = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return {
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpuModel": model,
+        "memoryGiB": memory_gib,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.machine()}",
+    }
+
+
+def configured_memory_mb(stack_file: Path = REPO_ROOT / "Pulumi.prod.yaml") -> int:
+    """The loader memory the production stack configures (the default when it sets none)."""
+    try:
+        import yaml
+
+        config = yaml.safe_load(stack_file.read_text())["config"]
+        return int(config.get("data-api:loader", {}).get("memory", DEFAULT_LAMBDA_MEMORY_MB))
+    except (OSError, KeyError, TypeError, ValueError, ImportError):
+        return DEFAULT_LAMBDA_MEMORY_MB
+
+
+def lambda_estimate(run: dict[str, Any], memory_mb: int) -> dict[str, Any]:
+    """The run's duration on Lambda at this memory, from its CPU time and its waiting time.
+
+    CPU work stretches by the function's vCPU share (memory / 1,769 MB); waiting on DynamoDB
+    and S3 (wall minus CPU here) does not. The pessimistic figure also assumes a core 1.5x slower.
+    """
+    share = min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
+    cpu, wall = run["cpuSeconds"], run["wallSeconds"]
+    waiting = max(0.0, wall - cpu)
+    expected = cpu / share + waiting
+    pessimistic = cpu * SLOWER_CORE_FACTOR / share + waiting
+    return {
+        "memoryMb": memory_mb,
+        "vcpuShare": round(share, 3),
+        "cpuSeconds": round(cpu, 2),
+        "waitSeconds": round(waiting, 2),
+        "expectedSeconds": round(expected, 1),
+        "pessimisticSeconds": round(pessimistic, 1),
+        "limitSeconds": LAMBDA_LIMIT_SECONDS,
+        "peakRssMiB": round(run["peakRssBytes"] / 2**20, 1),
+    }
+
+
+def targets(sizes: list[dict[str, Any]], latency_ms: float, memory_mb: int) -> list[dict[str, Any]]:
+    """Each target of the benchmark, with the measured value and whether it is met."""
+    found: list[dict[str, Any]] = []
+    by_name = {size["name"]: size for size in sizes}
+    full_worst = max(sizes, key=lambda size: size["runs"]["full"]["writeRequestsPerKey"])
+    found.append(
+        {
+            "target": "full load <= 0.05 write requests per key",
+            "measured": round(full_worst["runs"]["full"]["writeRequestsPerKey"], 4),
+            "at": f"{full_worst['rows']:,} rows / {full_worst['keys']:,} keys (the worst size)",
+            "met": full_worst["runs"]["full"]["writeRequestsPerKey"] <= 0.05,
+        }
+    )
+    largest = [size for size in sizes if size["keys"] >= 20_000]
+    if largest:
+        size = largest[0]
+        value = size["runs"]["unchanged"]["writeRequestsPerKey"]
+        found.append(
+            {
+                "target": "unchanged re-drop <= 0.001 write requests per key at 20k keys",
+                "measured": round(value, 5),
+                "at": f"{size['rows']:,} rows / {size['keys']:,} keys",
+                "met": value <= 0.001,
+            }
+        )
+    if "100k" in by_name and latency_ms == DEFAULT_LATENCY_MS:
+        size = by_name["100k"]
+        found.append(
+            {
+                "target": ">= 20x faster than the per-key baseline at 10 ms, 100k rows / 10k keys",
+                "measured": round(size["speedup"], 1),
+                "at": f"{size['rows']:,} rows / {size['keys']:,} keys",
+                "met": size["speedup"] >= 20,
+            }
+        )
+    big = [size for size in sizes if size["rows"] >= 100_000]
+    if big:
+        worst_value, worst_at = max(
+            (size["runs"][kind]["loadGrowthPerCsvByte"], f"{size['rows']:,} rows, {kind}")
+            for size in big
+            for kind in ("full", "unchanged", "changed")
+        )
+        found.append(
+            {
+                "target": "peak memory growth <= 3x the CSV's size at >= 100k rows",
+                "measured": round(worst_value, 2),
+                "at": worst_at + " (the worst run)",
+                "met": worst_value <= 3,
+            }
+        )
+    million = [size for size in sizes if size["rows"] >= 1_000_000]
+    if million:
+        estimate = lambda_estimate(million[0]["runs"]["full"], memory_mb)
+        found.append(
+            {
+                "target": f"1M rows inside Lambda's 15 minutes at {memory_mb} MB",
+                "measured": estimate["pessimisticSeconds"],
+                "at": f"pessimistic estimate in seconds (expected {estimate['expectedSeconds']} s); peak RSS {estimate['peakRssMiB']} MiB",
+                "met": estimate["pessimisticSeconds"] <= LAMBDA_LIMIT_SECONDS and estimate["peakRssMiB"] < memory_mb,
+                "estimate": estimate,
+            }
+        )
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _mib(value: int) -> str:
+    return f"{value / 2**20:.1f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The results as markdown tables, for the README."""
+    lines = [
+        f"Latency {report['latencyMs']:g} ms per request; write concurrency {report['writeConcurrency']}; "
+        f"seed {report['seed']}. Command: `{report['command']}`.",
+        "",
+        "| rows / keys | CSV MiB | ours s | baseline s | faster | rows/s (ours) | import RSS MiB | peak growth MiB | growth / CSV |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in report["sizes"]:
+        full, baseline = size["runs"]["full"], size["runs"]["baseline"]
+        lines.append(
+            f"| {size['rows']:,} / {size['keys']:,} | {_mib(size['csvBytes'])} | {full['wallSeconds']:.2f} | "
+            f"{baseline['wallSeconds']:.2f} | {size['speedup']:.1f}x | {full['rowsPerSecond']:,.0f} | "
+            f"{_mib(full['importRssBytes'])} | {_mib(full['loadGrowthBytes'])} | {full['loadGrowthPerCsvByte']:.2f}x |"
+        )
+    lines += [
+        "",
+        "DynamoDB writes per stored key: requests (write units). Baseline re-drops equal its full load: it rewrites every key.",
+        "",
+        "| rows / keys | full load | unchanged re-drop | 1% changed re-drop | baseline full load | re-drop s (unchanged / 1%) | peak growth / CSV (unchanged / 1%) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in report["sizes"]:
+        runs = size["runs"]
+
+        def cell(kind: str) -> str:
+            run = runs[kind]
+            return f"{run['writeRequestsPerKey']:.4g} ({run['writeUnitsPerKey']:.3g})"
+
+        lines.append(
+            f"| {size['rows']:,} / {size['keys']:,} | {cell('full')} | {cell('unchanged')} | {cell('changed')} | "
+            f"{cell('baseline')} | {runs['unchanged']['wallSeconds']:.2f} / {runs['changed']['wallSeconds']:.2f} | "
+            f"{runs['unchanged']['loadGrowthPerCsvByte']:.2f}x / {runs['changed']['loadGrowthPerCsvByte']:.2f}x |"
+        )
+    lines += ["", "| target | measured | where | met |", "|---|---:|---|---|"]
+    for target in report["targets"]:
+        lines.append(f"| {target['target']} | {target['measured']} | {target['at']} | {'yes' if target['met'] else 'NO'} |")
+    m = report["machine"]
+    lines += [
+        "",
+        f"Machine: {m['cpus']} CPUs ({m['cpuModel']}), {m['memoryGiB']} GiB, {m['system']}, Python {m['python']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, from {', '.join(SIZES)}")
+    parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS, help="per HTTP request; 0 for pure CPU")
+    parser.add_argument("--seed", type=int, default=None, help="generator seed (default: each size's own)")
+    parser.add_argument("--write-concurrency", type=int, default=WRITE_CONCURRENCY)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="generated CSVs and logs (git-ignored)")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.json")
+    parser.add_argument("--table", type=Path, default=BENCH_DIR / "results.md")
+    parser.add_argument("--plot", type=Path, default=BENCH_DIR / "load_time.png")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG (needs matplotlib)")
+    args = parser.parse_args(argv)
+
+    names = [name.strip() for name in args.sizes.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SIZES]
+    if unknown:
+        parser.error(f"unknown sizes {unknown}; choose from {', '.join(SIZES)}")
+    specs = [SIZES[name] if args.seed is None else Spec(name, SIZES[name].rows, SIZES[name].keys, args.seed) for name in names]
+    command = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]).strip()
+    memory_mb = configured_memory_mb()
+    started = time.monotonic()
+    sizes = [
+        run_size(spec, args.latency_ms, args.data_dir, args.data_dir / "runs", args.write_concurrency) for spec in specs
+    ]
+    report = {
+        "command": command,
+        "machine": machine(),
+        "latencyMs": args.latency_ms,
+        "writeConcurrency": args.write_concurrency,
+        "seed": specs[0].seed if specs else None,
+        "changeFraction": CHANGE_FRACTION,
+        "lambdaMemoryMb": memory_mb,
+        "benchmarkSeconds": round(time.monotonic() - started, 1),
+        "sizes": sizes,
+        "targets": targets(sizes, args.latency_ms, memory_mb),
+    }
+    args.results.write_text(json.dumps(report, indent=1) + "\n")
+    args.table.write_text(markdown(report))
+    print(markdown(report))
+    if not args.no_plot:
+        from bench.plot import plot
+
+        plot(report, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
