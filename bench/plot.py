@@ -34,11 +34,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
         axes.plot(rows, seconds, marker=marker, color=colour, label=label, linewidth=1.6)
     for size in sizes:
         axes.annotate(
-            f"{size['speedup']:.0f}x faster\n({size['keys']:,} keys)",
+            f"{size['speedup']:.0f}x faster\n{size['keys']:,} keys",
             xy=(size["rows"], size["runs"]["full"]["wallSeconds"]),
-            xytext=(0, -30),
+            xytext=(9, 0),
             textcoords="offset points",
-            ha="center",
+            ha="left",
+            va="center",
             fontsize=8,
             color="tab:blue",
         )
@@ -59,7 +60,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     low = min(size["runs"]["unchanged"]["wallSeconds"] for size in sizes)
     high = max(size["runs"]["baseline"]["wallSeconds"] for size in sizes)
     axes.set_ylim(low / 3, high * 2)
-    axes.set_xlim(rows[0] / 2, rows[-1] * 2)
+    axes.set_xlim(rows[0] / 2, rows[-1] * 4)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
