@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,12 @@ def package(code_dir: Path) -> pulumi.AssetArchive:
             f"{HANDLER} must be defined there"
         )
     return pulumi.AssetArchive(files)
+
+
+def s3_filter_value(value: str) -> str:
+    """A key prefix or suffix as S3 notification filters match it: URL-encoded, a space as '+'."""
+    # S3 compares filters with the URL-encoded key, so a raw `=` or space would never match.
+    return urllib.parse.quote_plus(value, safe="/")
 
 
 def _is_test_or_bytecode(relative: Path) -> bool:
@@ -453,9 +460,9 @@ class Loader(pulumi.ComponentResource):
                 opts=child,
             )
             key_filter = (
-                {"filter_prefix": source.key, "filter_suffix": source.key}
+                {"filter_prefix": s3_filter_value(source.key), "filter_suffix": s3_filter_value(source.key)}
                 if source.key is not None
-                else {"filter_prefix": source.prefix, "filter_suffix": source.suffix}
+                else {"filter_prefix": s3_filter_value(source.prefix), "filter_suffix": s3_filter_value(source.suffix)}
             )
             # This resource is the bucket's whole notification configuration (see the README).
             aws.s3.BucketNotification(

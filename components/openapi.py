@@ -34,7 +34,8 @@ DYNAMODB_SERVER_ERROR = r"5\d{2}"
 S3_NOT_MODIFIED = "304"
 # With only s3:GetObject (no s3:ListBucket), S3 answers a missing object with 403, not 404.
 S3_MISSING = "40[34]"
-S3_OTHER_ERROR = r"4(0[0-25-9]|[1-9]\d)|5\d{2}"
+# Any other answer, a redirect included (a bucket in another region), is not the object.
+S3_OTHER_ERROR = r"3(0[0-35-9]|[1-9]\d)|4(0[0-25-9]|[1-9]\d)|5\d{2}"
 
 
 def _load_templates() -> dict[str, str]:
@@ -202,6 +203,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                         "application/json": fill(
                             TEMPLATES["get_item_client_error"],
                             busy_body=message("Service busy: retry shortly"),
+                            not_found_body=message(f"Not found: no {column} with this key"),
                             internal_error_body=message("Internal server error"),
                         ),
                     },
@@ -288,7 +290,7 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
         # Without a status, a default response keeps each error's own (415, 413, 504, ...).
         answer: dict[str, Any] = {"responseTemplates": {"application/json": body}}
         if status is not None:
-            answer["statusCode"] = status
+            answer["statusCode"] = str(status)
         return answer
 
     key_hint = f"Forbidden: send a valid, enabled API key in the {API_KEY_HEADER} header"

@@ -327,6 +327,19 @@ def test_s3_notification_in_prefix_mode(program_with):
     assert (target["filterPrefix"], target["filterSuffix"]) == ("incoming/", ".csv"), notification.urn
 
 
+def test_s3_notification_filters_are_url_encoded_as_s3_matches_them(program_with):
+    def hive_style_prefix(config):
+        source = config["data-api:source"]
+        source.pop("key")
+        source.update(prefix="daily exports/dt=2026/", suffix="+v1.csv")
+
+    notification = one_child(program_with(hive_style_prefix), NOTIFICATION)
+    (target,) = notification.inputs["lambdaFunctions"]
+    assert (target["filterPrefix"], target["filterSuffix"]) == ("daily+exports/dt%3D2026/", "%2Bv1.csv"), (
+        notification.urn
+    )
+
+
 def eventbridge_mode(config):
     config["data-api:source"]["notifications"] = "eventbridge"
 

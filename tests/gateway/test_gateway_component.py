@@ -190,7 +190,7 @@ def test_request_validator_and_gateway_responses(prod_program):
     responses = document["x-amazon-apigateway-gateway-responses"]
     for kind, status in (("INVALID_API_KEY", 403), ("ACCESS_DENIED", 403), ("THROTTLED", 429),
                          ("QUOTA_EXCEEDED", 429)):
-        assert responses[kind]["statusCode"] == status, kind
+        assert responses[kind]["statusCode"] == str(status), kind
         assert json.loads(responses[kind]["responseTemplates"]["application/json"])["message"], kind
     for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
         assert "statusCode" not in responses[kind], f"{kind} must keep each error's own status"

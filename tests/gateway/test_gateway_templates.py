@@ -244,6 +244,17 @@ def test_dynamodb_throttling_is_503(gateway, error_type):
     assert response.json() == {"message": "Service busy: retry shortly"}
 
 
+def test_a_key_dynamodb_refuses_is_not_found(gateway):
+    # DynamoDB refuses a partition key over 2048 bytes with a 400 ValidationException (moto does
+    # not enforce the limit, so its answer is given here as DynamoDB writes it).
+    body = json.dumps({"__type": "com.amazon.coral.validate#ValidationException",
+                       "message": f"One or more parameter values were invalid: key too long for {TABLE}"})
+    response = gateway.respond(ITEM, 400, {"Content-Type": "application/x-amz-json-1.0"}, body)
+    assert response.status == 404, response.body
+    assert response.json() == {"message": "Not found: no department with this key"}
+    assert TABLE not in response.body
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_dynamodb_server_errors_are_502(gateway, status):
     body = json.dumps({"__type": "com.amazon.coral.service#InternalFailure", "message": f"table {TABLE}"})
@@ -290,7 +301,7 @@ def test_nothing_published_yet_is_a_json_404(store, gateway, path):
     assert denied.headers == {"Content-Type": "application/json"}
 
 
-@pytest.mark.parametrize("status", [400, 412, 500, 503])
+@pytest.mark.parametrize("status", [301, 307, 400, 412, 500, 503])
 def test_other_s3_errors_are_502(gateway, status):
     response = gateway.respond("/snapshot", status, {}, f"<Error><BucketName>{BUCKET}</BucketName></Error>")
     assert response.status == 502 and BUCKET not in response.body, response.body
