@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
 
-.PHONY: test policy venv clean localstack-start localstack-stop localstack-status local-load
+.PHONY: test policy bench venv clean localstack-start localstack-stop localstack-status local-load
 
 venv: $(INSTALLED)
 
@@ -20,6 +21,15 @@ test: $(INSTALLED)
 # The CrossGuard pack alone: every stack file's program through the pack's own analyzer server.
 policy: $(INSTALLED)
 	$(PY) -m pytest tests/policy
+
+$(BENCH_INSTALLED): $(INSTALLED) bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt -c constraints.txt
+	touch $@
+
+# The loader benchmark (about 13 minutes on 2 CPUs): CSVs in bench/out/, results in
+# bench/results.json, bench/results.md and bench/load_time.png.
+bench: $(BENCH_INSTALLED)
+	$(PY) -m bench.run
 
 # LocalStack in host mode on 127.0.0.1 (LOCALSTACK_PORT, default 4566); the end-to-end tests
 # start and stop their own instance, these are for trying the product by hand.
