@@ -96,6 +96,12 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
     created: list[ObjectCreated] = []
     skipped: list[Skipped] = []
     for index, record in enumerate(records):
+        # Another service's record has no `s3` part; skip it before reading one.
+        if isinstance(record, dict) and record.get("eventSource") not in (None, "aws:s3"):
+            skipped.append(
+                Skipped(f"Records[{index}]", f"event source {record.get('eventSource')!r} is not aws:s3")
+            )
+            continue
         try:
             name = record.get("eventName", "")
             s3 = record["s3"]
@@ -107,11 +113,6 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
             raise EventError(
                 f"Records[{index}] is not an S3 notification record (missing {error})"
             ) from error
-        if record.get("eventSource") not in (None, "aws:s3"):
-            skipped.append(
-                Skipped(f"Records[{index}]", f"event source {record.get('eventSource')!r} is not aws:s3")
-            )
-            continue
         if not str(name).startswith("ObjectCreated:"):
             skipped.append(Skipped(f"s3://{bucket}/{key}", f"event {name!r} is not an ObjectCreated event"))
             continue

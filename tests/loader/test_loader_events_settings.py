@@ -51,6 +51,13 @@ def test_every_notification_record_is_decoded_with_its_key_url_decoded():
     ]
 
 
+def test_another_services_record_is_skipped_and_the_s3_records_still_load():
+    foreign = {"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}
+    created, skipped = decode({"Records": [foreign, notification_record("a.csv")]})
+    assert created == [ObjectCreated("src", "a.csv", None, "0A", None, "s3")]
+    assert [(s.what, s.reason) for s in skipped] == [("Records[0]", "event source 'aws:sqs' is not aws:s3")]
+
+
 def test_records_that_are_not_object_created_are_skipped_with_a_reason():
     created, skipped = decode({"Records": [notification_record("a.csv", name="ObjectRemoved:Delete")]})
     assert created == []
