@@ -509,6 +509,9 @@ class Store:
                 raise StoreError(
                     f"BatchWriteItem on table {self.table_name} failed: {_describe(error)}"
                 ) from error
+            except BotoCoreError as error:
+                # botocore has already retried the connection; the load fails and is redone.
+                raise StoreError(f"BatchWriteItem on table {self.table_name} failed: {error}") from error
             pending = response.get("UnprocessedItems", {}).get(self.table_name, [])
             if not pending:
                 return len(batch)

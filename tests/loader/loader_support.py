@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterator
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 REGION = "us-east-1"
 SOURCE_BUCKET = "acme-hr-exports"
@@ -150,7 +150,8 @@ class ScriptedDynamoDB:
 
     Each call takes the next step: "ok" (really write), "half" (write the first half, return the
     rest unprocessed), "none" (write nothing, all unprocessed), "fail" (a non-retryable error), or
-    an error code to raise (e.g. a throttling code). After the script, every call is "ok".
+    "unreachable" (a connection error after botocore's own retries), or an error code to raise
+    (e.g. a throttling code). After the script, every call is "ok".
     """
 
     def __init__(self, client: Any, script: list[str]):
@@ -176,6 +177,8 @@ class ScriptedDynamoDB:
             return {"UnprocessedItems": {table: rest}}
         if step == "none":
             return {"UnprocessedItems": {table: requests}}
+        if step == "unreachable":
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.example.invalid")
         code = "InternalServerError" if step == "fail" else step
         raise ClientError({"Error": {"Code": code, "Message": f"injected {code}"}}, "BatchWriteItem")
 

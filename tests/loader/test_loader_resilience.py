@@ -108,6 +108,19 @@ def test_when_retries_run_out_the_load_fails_loudly_and_is_redone_on_retry(harne
     assert_table_holds(harness, departments_csv(3))
 
 
+def test_an_unreachable_table_fails_the_load_as_a_store_error(harness_factory, aws):
+    harness = harness_factory(dynamodb=ScriptedDynamoDB(aws.dynamodb, ["unreachable"]))
+    event = harness.put(departments_csv(3))
+
+    with pytest.raises(StoreError) as raised:
+        harness.invoke(event)
+
+    assert str(raised.value).startswith("BatchWriteItem on table data-api-table failed: Could not connect")
+    assert "_loader#marker" not in harness.items(), "a failed load is not marked as loaded"
+    harness.invoke(event)  # redelivered once the table answers again
+    assert_table_holds(harness, departments_csv(3))
+
+
 # ----------------------------------------------------------------------------------------------
 # A load that dies midway, then another load: nothing is orphaned, everything converges
 # ----------------------------------------------------------------------------------------------
