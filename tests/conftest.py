@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Callable
 
 import pytest
+from hypothesis import settings
 
 from harness import ROOT, Program, run_program, stack_config
+
+# A busy CI machine must not turn a slow example into a failure; the properties still run in full.
+settings.register_profile("ci", deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
