@@ -57,6 +57,8 @@ class LoadResult:
     batch_requests: int = 0
     snapshot_bytes: int | None = None
     snapshot_published: bool = False
+    cache_flushed: bool | None = None
+    """Whether the API's cache was flushed; None when there is no cache or nothing changed."""
     duration_ms: int = 0
     error: str | None = None
 
@@ -70,6 +72,7 @@ class LoadResult:
             "batch_requests": "batchWriteRequests",
             "snapshot_bytes": "snapshotBytes",
             "snapshot_published": "snapshotPublished",
+            "cache_flushed": "cacheFlushed",
             "duration_ms": "durationMs",
         }
         return {names.get(name, name): value for name, value in asdict(self).items() if value is not None}
@@ -200,6 +203,7 @@ class Loader:
                 self._write_table(dataset, previous, changes, current, version, loaded_at, result)
             publish_snapshot()
         result.snapshot_published = snapshot.publish
+        self._flush_cache(result)
         index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
         self.store.publish(
             keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {}
@@ -214,6 +218,23 @@ class Loader:
             }
         )
         result.outcome = SUCCEEDED
+
+    def _flush_cache(self, result: LoadResult) -> None:
+        """Drops the API's cached answers once a load has changed or deleted keys.
+
+        A failure is logged and counted, not raised: the data is written, and the cache's TTL
+        bounds how long the old answers are served.
+        """
+        settings = self.settings
+        if settings.cache_rest_api_id is None or not (result.keys_written or result.keys_deleted):
+            return
+        try:
+            self.store.flush_cache(settings.cache_rest_api_id, settings.cache_stage_name or "")
+        except StoreError as error:
+            result.cache_flushed = False
+            log.warning("the API cache was not flushed; cached answers stay until their TTL ends", error=str(error))
+            return
+        result.cache_flushed = True
 
     def _previous_manifest(self) -> Manifest:
         """The last load's manifest; rebuilt from a table scan when it cannot be read."""
@@ -384,6 +405,8 @@ class Loader:
                 "LoadSucceeded": 1,
                 "LoadFailed": 0,
             }
+            if result.cache_flushed is not None:
+                values["CacheFlushFailed"] = 0 if result.cache_flushed else 1
         else:
             log.error("load failed", **fields)
             values = {"LoadSucceeded": 0, "LoadFailed": 1}

@@ -15,6 +15,7 @@ UNITS = {
     "LoadSucceeded": "Count",
     "LoadFailed": "Count",
     "LoadDurationMs": "Milliseconds",
+    "CacheFlushFailed": "Count",
 }
 DIMENSION = "Service"
 

@@ -52,6 +52,10 @@ class Settings:
     """CloudWatch namespace of the EMF metrics."""
     metrics_service: str = "data-api-loader"
     """Value of the metrics' one dimension, `Service`."""
+    cache_rest_api_id: str | None = None
+    """The REST API whose stage cache a load that changed data flushes; None: no cache."""
+    cache_stage_name: str | None = None
+    """That stage's name."""
 
     @property
     def prefix_mode(self) -> bool:
@@ -150,6 +154,10 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
     if items_field == partition:
         r.fail("ITEMS_FIELD", f"{items_field!r} is also PARTITION_COLUMN; they must differ")
     column_types = _column_types(r, environ.get("COLUMN_TYPES", ""), (partition, item))
+    cache_api, cache_stage = r.text("CACHE_REST_API_ID"), r.text("CACHE_STAGE_NAME")
+    if (cache_api is None) != (cache_stage is None):
+        missing = "CACHE_STAGE_NAME" if cache_stage is None else "CACHE_REST_API_ID"
+        r.fail(missing, "is required when the other of CACHE_REST_API_ID and CACHE_STAGE_NAME is set")
     settings = Settings(
         table_name=r.text("TABLE_NAME", required=True) or "",
         source_bucket=r.text("SOURCE_BUCKET", required=True) or "",
@@ -170,6 +178,8 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         metrics_service=(
             r.text("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
         ),
+        cache_rest_api_id=cache_api,
+        cache_stage_name=cache_stage,
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))
