@@ -110,6 +110,8 @@ class Backend:
     """The object key of snapshot.json."""
     credentials_role_arn: str
     """The role API Gateway assumes to call DynamoDB and S3."""
+    cache_item: bool = False
+    """The stage caches the item route, keyed by its path parameter."""
 
 
 def fill(template: str, **values: str) -> str:
@@ -174,6 +176,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
             "httpMethod": "POST",
             "uri": f"arn:{backend.partition}:apigateway:{backend.region}:dynamodb:action/GetItem",
             "credentials": backend.credentials_role_arn,
+            **({"cacheKeyParameters": [f"method.request.path.{column}"]} if backend.cache_item else {}),
             "passthroughBehavior": "when_no_templates",
             "requestTemplates": {
                 "application/json": fill(
