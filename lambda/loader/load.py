@@ -232,7 +232,9 @@ class Loader:
             self.store.flush_cache(settings.cache_rest_api_id, settings.cache_stage_name or "")
         except StoreError as error:
             result.cache_flushed = False
-            log.warning("the API cache was not flushed; cached answers stay until their TTL ends", error=str(error))
+            log.warning(
+                "the API cache was not flushed; cached answers stay until their TTL ends", error=str(error)
+            )
             return
         result.cache_flushed = True
 
