@@ -140,7 +140,7 @@ def public_base_url(config: ApiConfig, invoke_url: str) -> str:
     """The URL subscribers call: the custom domain's, whose base path is the stage, else execute-api's."""
     if config.domain is None:
         return invoke_url
-    return f"https://{config.domain.name}/{config.stage_name}"
+    return openapi.domain_base_url(config.domain.name, config.stage_name)
 
 
 def method_path(resource_path: str, verb: str) -> str:

@@ -424,6 +424,11 @@ def public_document(shape: ApiShape, base_url: str | None = None) -> dict[str, A
     return public
 
 
+def domain_base_url(host: str, stage_name: str) -> str:
+    """The base URL on a custom domain whose base path is the stage: `https://api.example.com/v1`."""
+    return f"https://{host}/{stage_name}"
+
+
 def canonical_json(doc: dict[str, Any]) -> str:
     """The document as the REST API's body: stable key order, so equal documents are equal text."""
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False)
