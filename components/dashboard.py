@@ -30,14 +30,21 @@ class Resources:
     """The names of what the dashboard watches, as the components declared them."""
 
     region: str
+    """Where the metrics and logs are."""
     function_name: str
     """The loader function, also its metrics' Service dimension."""
     failure_queue_name: str
+    """The loader's failure queue."""
     table_name: str
+    """The DynamoDB table."""
     api_name: str
+    """The REST API's name."""
     stage_name: str
+    """Its stage."""
     access_log_group: str
+    """The stage's access log group."""
     stale_alarm_arn: str
+    """The stale-data alarm."""
     alarm_arns: Sequence[str]
     """Every child alarm and the composite alarm."""
     key_ids: Mapping[str, str] = field(default_factory=dict)
@@ -51,15 +58,25 @@ class DashboardArgs:
     """What the dashboard component needs."""
 
     function_name: str
+    """The loader function, also the Service dimension of its metrics."""
     failure_queue_name: pulumi.Input[str]
+    """The loader's failure queue."""
     table_name: pulumi.Input[str]
+    """The DynamoDB table."""
     api_name: str
+    """The REST API's name (the ApiName dimension)."""
     stage_name: pulumi.Input[str]
+    """The stage (the Stage dimension)."""
     access_log_group: pulumi.Input[str]
+    """The stage's access log group, for the requests-per-key query."""
     stale_alarm_arn: pulumi.Input[str]
+    """The stale-data alarm, shown as the freshness widget."""
     alarm_arns: Sequence[pulumi.Input[str]]
+    """Every alarm whose state the dashboard shows."""
     key_ids: Mapping[str, pulumi.Input[str]]
+    """API key ids by customer or internal key name."""
     cached: bool
+    """The stage has a cache: show its hits, misses and failed flushes."""
 
 
 def dashboard_name() -> str:
