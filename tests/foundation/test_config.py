@@ -53,7 +53,7 @@ def test_defaults_fill_everything_optional():
     assert config.publish.index_key == "published/index.json"
     assert config.publish.snapshot_key == "published/snapshot.json"
     assert config.loader.max_delete_fraction == 0.5
-    assert config.loader.powertools_layer_arn is None, "loader.powertoolsLayerArn: the public layer by default"
+    assert config.loader.powertools_layer_arn is None, "loader.powertoolsLayerArn: the public layer"
     assert (config.api.collection, config.api.stage_name, config.api.endpoint_type) == (
         "departments", "v1", "REGIONAL")
     assert config.api.manage_account_log_role is False

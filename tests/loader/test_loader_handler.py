@@ -181,7 +181,12 @@ def test_every_stdout_line_is_json_and_every_metrics_line_is_valid_emf(harness_f
         assert directive["Namespace"] == "DataApi" and directive["Dimensions"] == [["Service"]]
         assert document["Service"] == "data-api-prod-loader"
         assert {m["Name"]: m["Unit"] for m in directive["Metrics"]}.items() <= UNITS.items()
-    assert [(d["LoadSucceeded"], d["LoadFailed"]) for d in emf] == [([1], [0]), ([1], [0]), ([0], [1]), ([1], [0])]
+    assert [(d["LoadSucceeded"], d["LoadFailed"]) for d in emf] == [
+        ([1], [0]),
+        ([1], [0]),
+        ([0], [1]),
+        ([1], [0]),
+    ], "Powertools prints each value as a list of one"
     assert [d.get("KeysWritten") for d in emf] == [[3], [1], None, [1]]
     assert all(len(d["LoadDurationMs"]) == 1 and d["LoadDurationMs"][0] >= 0 for d in emf)
     for summary in summaries:
