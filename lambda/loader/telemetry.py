@@ -62,7 +62,9 @@ log = Logger(
         # UTC with milliseconds and a Z, as the loader's lines always had: 2024-05-01T12:00:00.123Z
         datefmt="%Y-%m-%dT%H:%M:%S.%FZ",
         utc=True,
-        log_record_order=["timestamp", "level", "message"],
+        log_record_order=["timestamp", "level", "logger", "message"],
+        # Every key the loader's lines had before Powertools stays, for the queries that read them.
+        logger="loader",
     ),
 )
 

@@ -113,8 +113,9 @@ def test_objects_that_are_not_the_source_are_ignored_with_a_log_line(deployed, c
     context = LambdaContext()
     assert handler.handler(event, context) == {"loads": []}
     [line] = stdout_lines(capsys.readouterr().out)
-    assert {key: line.get(key) for key in ("level", "message", "object", "reason")} == {
+    assert {key: line.get(key) for key in ("level", "logger", "message", "object", "reason")} == {
         "level": "INFO",
+        "logger": "loader",
         "message": "object ignored",
         "object": f"s3://{SOURCE_BUCKET}/exports/other.csv",
         "reason": f"key 'exports/other.csv' is not the source key '{SOURCE_KEY}'",
