@@ -34,6 +34,10 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # The partition column names the API's path parameter (`/departments/{department}`).
 PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+# A Lambda layer version: names are 1-140 letters, digits, '-' and '_'; versions count from 1.
+LAYER_VERSION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[1-9]\d*$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A fully qualified host name of at least two labels, in lowercase (DNS is case-insensitive).
 DOMAIN_NAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
@@ -191,6 +195,8 @@ class LoaderConfig:
     """Retention of the function's log group."""
     max_delete_fraction: float
     """A load that would delete more than this fraction of existing keys is refused."""
+    powertools_layer_arn: str | None = None
+    """A mirror of the Powertools layer to use instead of AWS's public one; None uses the public one."""
 
 
 @dataclass(frozen=True)
@@ -648,12 +654,18 @@ def _retention(r: _Reader, body, path: str) -> int:
 
 
 def _loader(r: _Reader, raw: Any) -> LoaderConfig:
-    body = r.mapping(raw, "loader", ("memory", "timeout", "logRetentionDays", "maxDeleteFraction"))
+    body = r.mapping(
+        raw, "loader", ("memory", "timeout", "logRetentionDays", "maxDeleteFraction", "powertoolsLayerArn")
+    )
     return LoaderConfig(
         memory_mb=r.integer(body, "memory", "loader", 1024, low=128, high=10240) or 1024,
         timeout_seconds=r.integer(body, "timeout", "loader", 300, low=10, high=900) or 300,
         log_retention_days=_retention(r, body, "loader"),
         max_delete_fraction=r.number(body, "maxDeleteFraction", "loader", 0.5, low=0, high=1.0) or 0.5,
+        powertools_layer_arn=r.string(
+            body, "powertoolsLayerArn", "loader", pattern=LAYER_VERSION_ARN,
+            rule="use a Lambda layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+        ),
     )
 
 

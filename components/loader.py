@@ -18,6 +18,16 @@ from components.config import LoaderConfig, PublishConfig, SourceConfig
 CODE_DIR = Path(__file__).resolve().parent.parent / "lambda"
 HANDLER = "handler.handler"
 RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+
+# The loader's logging, metrics, tracing and event types: Powertools for AWS Lambda (Python)
+# 3.22.0, the release requirements-dev.txt pins, from AWS's public layer for the runtime and
+# architecture, whose version 25 is that release (the layer table of its docs). The layer
+# bundles Powertools' extras, the X-Ray SDK among them; Lambda's runtime provides boto3.
+POWERTOOLS_RELEASE = "3.22.0"
+POWERTOOLS_LAYER_VERSION = 25
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = f"AWSLambdaPowertoolsPythonV3-{RUNTIME.replace('.', '')}-{ARCHITECTURE}"
 
 # The loader's EMF metrics: one namespace, one dimension `Service` that the alarms filter on.
 METRICS_NAMESPACE = "DataApi"
@@ -145,6 +155,15 @@ def package(code_dir: Path) -> pulumi.AssetArchive:
             f"{HANDLER} must be defined there"
         )
     return pulumi.AssetArchive(files)
+
+
+def powertools_layer_arn(region: pulumi.Input[str], mirror: str | None = None) -> pulumi.Output[str]:
+    """The Powertools layer version the function uses: the configured mirror, or AWS's public one."""
+    if mirror is not None:
+        return pulumi.Output.from_input(mirror)
+    # AWS publishes the layer from this account in every commercial region, by the same version.
+    layer = f"{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    return pulumi.Output.concat("arn:aws:lambda:", region, f":{POWERTOOLS_LAYER_ACCOUNT}:layer:{layer}")
 
 
 def s3_filter_value(value: str) -> str:
@@ -566,9 +585,10 @@ class Loader(pulumi.ComponentResource):
             description="Loads the source CSV into the table and publishes index.json and snapshot.json",
             role=role.arn,
             runtime=RUNTIME,
-            architectures=["arm64"],
+            architectures=[ARCHITECTURE],
             handler=HANDLER,
             code=code,
+            layers=[powertools_layer_arn(region, args.loader.powertools_layer_arn)],
             memory_size=args.loader.memory_mb,
             timeout=args.loader.timeout_seconds,
             # One load at a time: the lease guards correctness, this keeps drops queued, not racing.

@@ -11,15 +11,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from loader import metrics, plan, published
+from loader import plan, published, telemetry
 from loader.dataset import Dataset, Schema, parse
 from loader.errors import LeaseHeld, StoreError
 from loader.events import ObjectCreated
 from loader.layout import EXPIRES_AT, SourceVersion, data_item, item_overhead
-from loader.logs import log
 from loader.plan import Entry, Manifest, ObjectPosition
 from loader.settings import Settings
 from loader.store import SourceObject, Store
+from loader.telemetry import log
 
 # A lease outlives its invocation by this much at most (the invocation's deadline plus this).
 LEASE_MARGIN_SECONDS = 10
@@ -413,12 +413,7 @@ class Loader:
             log.error("load failed", **fields)
             values = {"LoadSucceeded": 0, "LoadFailed": 1}
         values["LoadDurationMs"] = result.duration_ms
-        settings = self.settings
-        metrics.emit(
-            metrics.emf_document(
-                settings.metrics_namespace, settings.metrics_service, values, int(self._clock() * 1000)
-            )
-        )
+        telemetry.publish_load_metrics(self.settings.metrics_namespace, self.settings.metrics_service, values)
 
 
 def _iso(epoch_seconds: float) -> str:

@@ -174,16 +174,24 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         max_delete_fraction=r.number("MAX_DELETE_FRACTION", 0.5, low=0.0, high=1.0, low_inclusive=False),
         lease_seconds=r.integer("LEASE_SECONDS", 960, low=30, high=86400),
         write_concurrency=r.integer("WRITE_CONCURRENCY", 4, low=1, high=64),
-        metrics_namespace=r.text("METRICS_NAMESPACE", "DataApi") or "DataApi",
-        metrics_service=(
-            r.text("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
-        ),
+        metrics_namespace=metrics_namespace_from(environ),
+        metrics_service=service_name_from(environ),
         cache_rest_api_id=cache_api,
         cache_stage_name=cache_stage,
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))
     return settings
+
+
+def metrics_namespace_from(environ: Mapping[str, str]) -> str:
+    """CloudWatch namespace of the loader's metrics."""
+    return environ.get("METRICS_NAMESPACE") or "DataApi"
+
+
+def service_name_from(environ: Mapping[str, str]) -> str:
+    """The loader's name in its log lines, traces and the metrics' `Service` dimension."""
+    return environ.get("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
 
 
 def _column_types(r: _Reader, raw: str, key_columns: tuple[str, str]) -> dict[str, str]:

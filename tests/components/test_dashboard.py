@@ -11,7 +11,7 @@ import pytest
 from harness import ROOT, Program, run_program, stack_config
 
 sys.path.insert(0, str(ROOT / "lambda"))
-from loader import metrics as loader_metrics  # noqa: E402  the function's own list of what it emits
+from loader import telemetry as loader_metrics  # noqa: E402  the function's own list of what it emits
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"

@@ -199,6 +199,45 @@ def test_function_runtime_architecture_and_limits(prod_program):
     assert inputs["role"] == one_child(prod_program, ROLE, "loader-role").outputs["arn"], function.urn
 
 
+# Powertools for AWS Lambda (Python) 3.22.0's public layer for Python 3.13 on arm64, as its docs list it.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
+
+
+def test_function_has_the_public_powertools_layer_of_its_region(prod_program, program_with):
+    function = one_child(prod_program, FUNCTION)
+    assert function.inputs["layers"] == [POWERTOOLS_LAYER.format(region=REGION)], function.urn
+    sydney = one_child(program_with(lambda c: c.update({"aws:region": "ap-southeast-2"})), FUNCTION)
+    assert sydney.inputs["layers"] == [POWERTOOLS_LAYER.format(region="ap-southeast-2")], sydney.urn
+
+
+def test_the_powertools_layer_matches_the_functions_runtime_and_architecture(prod_program):
+    function = one_child(prod_program, FUNCTION)
+    (layer,) = function.inputs["layers"]
+    name = layer.split(":")[6]
+    python = function.inputs["runtime"].replace(".", "")
+    (architecture,) = function.inputs["architectures"]
+    assert name == f"AWSLambdaPowertoolsPythonV3-{python}-{architecture}", f"{function.urn}: {layer}"
+
+
+def test_the_tests_pin_the_release_the_layer_carries():
+    from importlib.metadata import version
+
+    from components.loader import POWERTOOLS_RELEASE
+
+    pins = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    locks = (ROOT / "constraints.txt").read_text().splitlines()
+    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_RELEASE}" in pins, "requirements-dev.txt"
+    assert f"aws_lambda_powertools=={POWERTOOLS_RELEASE}" in locks, "constraints.txt"
+    assert version("aws-lambda-powertools") == POWERTOOLS_RELEASE, "the virtualenv's Powertools"
+
+
+def test_a_mirrored_powertools_layer_replaces_the_public_one(program_with):
+    mirror = "arn:aws:lambda:eu-west-1:111122223333:layer:powertools-python313-arm64:7"
+    program = program_with(lambda c: c["data-api:loader"].update(powertoolsLayerArn=mirror))
+    function = one_child(program, FUNCTION)
+    assert function.inputs["layers"] == [mirror], function.urn
+
+
 def test_memory_and_timeout_follow_config(program_with):
     program = program_with(lambda c: c["data-api:loader"].update(memory=2048, timeout=900))
     function = one_child(program, FUNCTION)

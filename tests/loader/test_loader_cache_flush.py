@@ -72,7 +72,7 @@ def test_a_changed_load_flushes_the_stage_once_after_its_writes(cached, capsys):
     assert calls.names[-1] == "FlushStageCache" and "BatchWriteItem" in calls.names[:-1], calls.names
     assert load["outcome"] == "succeeded" and load["cacheFlushed"] is True, load
     (document,) = metrics_of(capsys.readouterr().out)
-    assert document["CacheFlushFailed"] == 0 and document["LoadSucceeded"] == 1, document
+    assert document["CacheFlushFailed"] == [0] and document["LoadSucceeded"] == [1], document
 
 
 def test_a_load_that_only_rewrites_and_deletes_keys_flushes_too(cached):
@@ -121,7 +121,7 @@ def test_a_failed_flush_leaves_the_load_succeeded_and_counts_it(cached, capsys):
     assert "TooManyRequestsException" in warning["error"], warning
     (document,) = [line for line in lines if "_aws" in line]
     assert emf_problems(document) == [], document
-    assert document["CacheFlushFailed"] == 1 and document["LoadSucceeded"] == 1, document
+    assert document["CacheFlushFailed"] == [1] and document["LoadSucceeded"] == [1], document
     assert {"Name": "CacheFlushFailed", "Unit": "Count"} in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
 
 
