@@ -161,7 +161,7 @@ def declared_stack(stack_file: Path) -> DeclaredStack:
         owner = owner_of_value[key.outputs["value"]]
         keys.append(ApiKey(owner=owner, name=key.inputs["name"], enabled=key.inputs["enabled"],
                            customer=owner in customers, plan=_plan(plan)))
-    order = [customer.name for customer in typed.customers] + list(typed.internal_keys)
+    order = [customer.name for customer in typed.customers] + [key.name for key in typed.internal_keys]
     keys.sort(key=lambda k: order.index(k.owner))
     assert [k.owner for k in keys] == order, f"{stack}: keys {[k.owner for k in keys]}, config {order}"
 
