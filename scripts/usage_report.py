@@ -186,14 +186,20 @@ def usage(client: Any, usage_plan_id: str, first: datetime.date, last: datetime.
         request["position"] = position
 
 
-def quota(client: Any, usage_plan_id: str) -> dict[str, Any] | None:
-    """The plan's quota (limit, period, offset), or None for a plan without one."""
+def quota(client: Any, usage_plan_id: str, customer: str) -> dict[str, Any] | None:
+    """The plan's quota (limit, period, offset), or None for a plan without one.
+
+    The quota only adds context to the counts GetUsage gives, so a plan that cannot be read leaves
+    the customer's quota and share empty, with a warning, rather than stopping the report.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         plan = client.get_usage_plan(usagePlanId=usage_plan_id)
     except (ClientError, BotoCoreError) as error:
-        raise ReportError(f"GetUsagePlan {usage_plan_id}: {error}") from error
+        print(f"usage_report: warning: GetUsagePlan {usage_plan_id}: {error}; {customer}'s quota and share "
+              "are left empty", file=sys.stderr)
+        return None
     found = plan.get("quota")
     return {"limit": found["limit"], "period": found["period"], "offset": found.get("offset", 0)} if found else None
 
@@ -312,7 +318,7 @@ def report(month: str, outputs: Mapping[str, Any], client: Any, out: Path,
     rows: list[Row] = []
     quotas: dict[str, Any] = {}
     for plan in plans:
-        quotas[plan.usage_plan_id] = None if plan.internal else quota(client, plan.usage_plan_id)
+        quotas[plan.usage_plan_id] = None if plan.internal else quota(client, plan.usage_plan_id, plan.name)
         rows += rows_of(plan, usage(client, plan.usage_plan_id, first, last), first, last)
     customers = summary(plans, quotas, rows, first, last)
     complete = last == datetime.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])

@@ -245,14 +245,32 @@ def test_a_failing_or_missing_pulumi_cli_is_one_line(tmp_path, monkeypatch, caps
 
 def test_an_api_gateway_error_is_one_line(tmp_path, apigateway, capsys):
     client, stubber = apigateway
-    stubber.add_client_error("get_usage_plan", "AccessDeniedException", "User is not authorized",
-                             http_status_code=403, expected_params={"usagePlanId": "plan-globex"})
+    expect_plan(stubber, "plan-globex", 1_000_000, "MONTH")
+    stubber.add_client_error("get_usage", "AccessDeniedException", "User is not authorized", http_status_code=403,
+                             expected_params={"usagePlanId": "plan-globex", "startDate": NOVEMBER[0],
+                                              "endDate": NOVEMBER[1]})
     outputs = {**OUTPUTS, "usagePlanIds": {"globex": "plan-globex"},
                "apiKeyIds": {"globex": OUTPUTS["apiKeyIds"]["globex"]}}
     assert run(tmp_path, "--month", "2026-11", "--outputs", str(write_outputs(tmp_path, outputs)), client=client) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("usage_report: GetUsagePlan plan-globex: An error occurred "
-                                               "(AccessDeniedException)"), err
+    assert len(err) == 1 and err[0].startswith("usage_report: GetUsage for usage plan plan-globex: An error "
+                                               "occurred (AccessDeniedException)"), err
+    assert not (tmp_path / "out").exists(), "no partial report"
+
+
+def test_a_plan_that_cannot_be_read_leaves_its_quota_empty_with_a_warning(tmp_path, apigateway, capsys):
+    client, stubber = apigateway
+    stubber.add_client_error("get_usage_plan", "NotFoundException", "Invalid Usage Plan ID specified",
+                             http_status_code=404, expected_params={"usagePlanId": "plan-initech"})
+    expect_usage(stubber, "plan-initech", {"key-initech": daily([3] * 30, 20_000)})
+    outputs = {**OUTPUTS, "usagePlanIds": {"initech": "plan-initech"},
+               "apiKeyIds": {"initech": {"default": "key-initech"}}}
+    assert run(tmp_path, "--month", "2026-11", "--outputs", str(write_outputs(tmp_path, outputs)), client=client) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("usage_report: warning: GetUsagePlan plan-initech: ") and \
+        err[0].endswith("initech's quota and share are left empty"), err
+    initech = json.loads((tmp_path / "out" / "usage-2026-11.json").read_text())["customers"]["initech"]
+    assert (initech["requests"], initech["quota"], initech["share"]) == (90, None, None)
 
 
 def test_the_region_comes_from_the_stack_url():
