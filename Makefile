@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.bench-installed
 
-.PHONY: test policy bench venv clean localstack-start localstack-stop localstack-status local-load
+.PHONY: test policy bench usage venv clean localstack-start localstack-stop localstack-status local-load
 
 venv: $(INSTALLED)
 
@@ -30,6 +30,14 @@ $(BENCH_INSTALLED): $(INSTALLED) bench/requirements.txt
 # bench/results.json, bench/results.md and bench/load_time.png.
 bench: $(BENCH_INSTALLED)
 	$(PY) -m bench.run
+
+# A month's requests per customer and key, for billing: usage-MONTH.csv, .json and .png in OUT.
+# Needs AWS credentials that may read the stack's usage plans (apigateway:GET) and, without OUTPUTS,
+# the Pulumi CLI:  make usage MONTH=2026-11 [STACK=prod | OUTPUTS=outputs.json] [OUT=usage]
+OUT ?= usage
+usage: $(INSTALLED)
+	@test -n "$(MONTH)" || { echo "usage: make usage MONTH=YYYY-MM [STACK=name | OUTPUTS=file] [OUT=dir]" >&2; exit 2; }
+	$(PY) scripts/usage_report.py --month "$(MONTH)" $(if $(OUTPUTS),--outputs "$(OUTPUTS)",$(if $(STACK),--stack "$(STACK)")) --out "$(OUT)"
 
 # LocalStack in host mode on 127.0.0.1 (LOCALSTACK_PORT, default 4566); the end-to-end tests
 # start and stop their own instance, these are for trying the product by hand.

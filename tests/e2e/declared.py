@@ -149,9 +149,10 @@ def declared_stack(stack_file: Path) -> DeclaredStack:
     stage = program.one(STAGE)
     table = program.one(TABLE)
     function = program.one(FUNCTION)
-    key_values = program.exports["apiKeys"]
-    owner_of_value = {value: owner for owner, value in key_values.items()}
-    assert len(owner_of_value) == len(key_values), f"{stack}: two keys share a value: {sorted(key_values)}"
+    key_values = [(owner, entry["value"]) for owner, keys in program.exports["apiKeysById"].items()
+                  for entry in keys.values()]
+    owner_of_value = {value: owner for owner, value in key_values}
+    assert len(owner_of_value) == len(key_values), f"{stack}: two keys share a value: {sorted(dict(key_values))}"
     customers = {customer.name for customer in typed.customers}
 
     keys = []
@@ -161,7 +162,8 @@ def declared_stack(stack_file: Path) -> DeclaredStack:
         owner = owner_of_value[key.outputs["value"]]
         keys.append(ApiKey(owner=owner, name=key.inputs["name"], enabled=key.inputs["enabled"],
                            customer=owner in customers, plan=_plan(plan)))
-    order = [customer.name for customer in typed.customers] + list(typed.internal_keys)
+    order = [customer.name for customer in typed.customers for _ in customer.keys]
+    order += [key.name for key in typed.internal_keys]
     keys.sort(key=lambda k: order.index(k.owner))
     assert [k.owner for k in keys] == order, f"{stack}: keys {[k.owner for k in keys]}, config {order}"
 
