@@ -20,7 +20,7 @@ import yaml
 
 from harness import ROOT, run_program, stack_config
 
-from .declared import declared_stack
+from scripts.declared import declared_stack
 
 LOCAL_STACK_FILE = ROOT / "Pulumi.local.yaml"
 LOCAL_LOAD = ROOT / "scripts" / "local_load.py"
