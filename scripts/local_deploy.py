@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.declared import DeclaredStack, declared_stack  # noqa: E402
+from scripts.local_load import deployed_outputs_file  # noqa: E402
 
 from components.config import ConfigError  # noqa: E402
 from components.openapi import ApiShape  # noqa: E402
 
 DEFAULT_STACK = "local"
-OUTPUTS_DIR = ROOT / ".localstack" / "outputs"
 GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
 # LocalStack's default account (000000000000) answers to this access key; real credentials are
 # never used, and the REST API's imported integrations act in that account.
@@ -69,11 +69,6 @@ class LocalApi:
 
 class LocalStackError(Exception):
     """LocalStack is not there, or refused a call; the message says which."""
-
-
-def default_outputs_file(stack: str) -> Path:
-    """Where deploy writes the stack's outputs and `make local-load` reads them."""
-    return OUTPUTS_DIR / f"{stack}.json"
 
 
 def stage_url(endpoint: str, api_id: str, stage: str) -> str:
@@ -315,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    outputs_file = args.outputs or default_outputs_file(declared.stack)
+    outputs_file = args.outputs or deployed_outputs_file(declared.stack)
     client = localstack_clients(endpoint, declared.region)
     try:
         check_localstack(endpoint)
