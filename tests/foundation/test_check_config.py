@@ -126,3 +126,12 @@ def test_without_a_stack_make_says_how_to_call_it():
     run = make_check_config()
 
     assert run.returncode == 2 and "usage: make check-config STACK=<name>" in run.stderr, run.stderr
+
+
+def test_the_users_workflow_checks_each_stack_file_before_previewing_it():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pulumi.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["preview"]["steps"]]
+
+    check = next(i for i, run in enumerate(runs) if run.strip() == "make check-config STACK=${{ matrix.stack }}")
+    preview = next(i for i, run in enumerate(runs) if run.startswith("pulumi preview"))
+    assert check < preview, runs
