@@ -29,8 +29,10 @@ TIMEOUT = 300
 
 
 def make(target: str, port: int, *variables: str) -> subprocess.CompletedProcess[str]:
+    # As a user's shell runs it, not as a sub-make of `make test`.
+    environment = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), target, *variables],
-                          env={**os.environ, "LOCALSTACK_PORT": str(port)}, capture_output=True, text=True,
+                          env={**environment, "LOCALSTACK_PORT": str(port)}, capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -20,8 +21,10 @@ TIMEOUT = 300
 
 
 def make_check_config(*variables: str) -> subprocess.CompletedProcess[str]:
+    # As a user's shell runs it, not as a sub-make of `make test` (which would print make[1]).
+    environment = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "check-config", *variables],
-                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+                          env=environment, capture_output=True, text=True, timeout=TIMEOUT, check=False)
 
 
 def check_config(*args: str) -> subprocess.CompletedProcess[str]:
