@@ -37,7 +37,8 @@ def limits(plan: UsagePlan) -> str:
     parts = []
     if quota:
         offset = int(quota.get("offset") or 0)
-        parts.append(f"quota {int(quota['limit']):,} per {quota['period']}" + (f" (offset {offset})" if offset else ""))
+        starts = f" (offset {offset})" if offset else ""
+        parts.append(f"quota {int(quota['limit']):,} per {quota['period']}{starts}")
     if throttle:
         parts.append(f"throttle {throttle['rateLimit']:g}/s (burst {int(throttle['burstLimit'])})")
     return ", ".join(parts) or "no limits of its own"
