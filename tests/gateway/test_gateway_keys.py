@@ -24,7 +24,7 @@ def key_resources(program: Program, stack: str, before: list[dict[str, Any]]) ->
     # They were the children of the Gateway component at the top of the stack then.
     gateway = f"urn:pulumi:{stack}::data-api::data-api:index:Gateway::api"
     previous = previous_urns(program, {gateway, *(r["urn"] for r in before)}, stack=stack)
-    found = [{"urn": previous.get(r.urn, r.urn), "type": r.type, "name": r.name, "inputs": r.inputs,
+    found = [{"urn": previous.get(r.urn, f"created: {r.urn}"), "type": r.type, "name": r.name, "inputs": r.inputs,
               "deleteBeforeReplace": r.delete_before_replace}
              for r in program.resources if r.type in KEY_TYPES]
     return sorted(json.loads(json.dumps(found)), key=lambda r: r["urn"])
