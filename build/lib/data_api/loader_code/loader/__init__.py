@@ -1,0 +1,1 @@
+"""The loader: a CSV object in S3 becomes one DynamoDB item per partition value, plus a snapshot."""

@@ -1,0 +1,434 @@
+"""One load, end to end: order check, lease, parse and validate, diff, write, delete, publish."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from loader import plan, published, telemetry
+from loader.dataset import Dataset, Schema, parse
+from loader.errors import LeaseHeld, StoreError
+from loader.events import ObjectCreated
+from loader.layout import EXPIRES_AT, SourceVersion, data_item, item_overhead
+from loader.plan import Entry, Manifest, ObjectPosition
+from loader.settings import Settings
+from loader.store import SourceObject, Store
+from loader.telemetry import log
+
+# A lease outlives its invocation by this much at most (the invocation's deadline plus this).
+LEASE_MARGIN_SECONDS = 10
+# How long a load waits for another's lease before it fails (and is retried by Lambda).
+LEASE_WAIT_SECONDS = 60.0
+
+SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """What a load publishes as snapshot.json, decided before it writes the table."""
+
+    head: bytes
+    size: int
+    publish: bool
+    """False when the published snapshot already holds this data set."""
+    metadata: dict[str, str]
+
+
+@dataclass
+class LoadResult:
+    """What one load did: logged as one line, and returned by the handler."""
+
+    source: str
+    request_id: str
+    outcome: str = FAILED
+    reason: str | None = None
+    version: str | None = None
+    source_bytes: int | None = None
+    rows: int = 0
+    keys_written: int = 0
+    keys_unchanged: int = 0
+    keys_deleted: int = 0
+    batch_requests: int = 0
+    snapshot_bytes: int | None = None
+    snapshot_published: bool = False
+    cache_flushed: bool | None = None
+    """Whether the API's cache was flushed; None when there is no cache or nothing changed."""
+    duration_ms: int = 0
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        names = {
+            "request_id": "requestId",
+            "source_bytes": "sourceBytes",
+            "keys_written": "keysWritten",
+            "keys_unchanged": "keysUnchanged",
+            "keys_deleted": "keysDeleted",
+            "batch_requests": "batchWriteRequests",
+            "snapshot_bytes": "snapshotBytes",
+            "snapshot_published": "snapshotPublished",
+            "cache_flushed": "cacheFlushed",
+            "duration_ms": "durationMs",
+        }
+        return {names.get(name, name): value for name, value in asdict(self).items() if value is not None}
+
+
+class Loader:
+    """Loads announced source objects into the table and publishes the result."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        lease_wait_seconds: float = LEASE_WAIT_SECONDS,
+    ):
+        self.settings = settings
+        self.store = store
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self.lease_wait_seconds = lease_wait_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Loader:
+        return cls(settings, Store(settings.table_name, settings.publish_bucket, settings.write_concurrency))
+
+    def load(self, created: ObjectCreated, context: Any) -> LoadResult:
+        """Loads one announced object; logs one summary line and emits metrics; re-raises failures."""
+        started = self._monotonic()
+        result = LoadResult(source=created.describe(), request_id=_request_id(context))
+        try:
+            self._load(created, context, result)
+        except Exception as error:  # not swallowed: counted and logged once, then re-raised
+            result.outcome = FAILED
+            result.error = str(error)
+            result.duration_ms = _elapsed_ms(started, self._monotonic())
+            self._report(result)
+            raise
+        result.duration_ms = _elapsed_ms(started, self._monotonic())
+        self._report(result)
+        return result
+
+    # ----------------------------------------------------------------------------------------
+
+    def _load(self, created: ObjectCreated, context: Any, result: LoadResult) -> None:
+        # A redelivered or older event is usually recognisable from the event alone: skip it
+        # without taking the lease or reading the object.
+        announced = ObjectPosition(created.key, created.sequencer, None, created.version_id, created.etag)
+        if self._already_loaded(announced, created.bucket, self.store.read_marker(), result):
+            return
+        owner = result.request_id
+        self._acquire_lease(owner, context, created)
+        try:
+            marker = self.store.read_marker()
+            source = self.store.open_source(created.bucket, created.key, created.version_id)
+            try:
+                position = ObjectPosition(
+                    key=created.key,
+                    sequencer=created.sequencer,
+                    last_modified=source.last_modified,
+                    version_id=source.version_id or created.version_id,
+                    etag=source.etag or created.etag,
+                )
+                if self._already_loaded(position, created.bucket, marker, result):
+                    return
+                self._apply(source, position, result)
+            finally:
+                source.close()
+        finally:
+            self._release_lease(owner)
+
+    def _already_loaded(
+        self, position: ObjectPosition, bucket: str, marker: dict[str, Any] | None, result: LoadResult
+    ) -> bool:
+        """True (and the result says why) when the object is the last one loaded, or older."""
+        if marker is None or marker.get("sourceBucket") != bucket:
+            return False
+        verdict = plan.order(position, ObjectPosition.from_json(marker), self.settings.prefix_mode)
+        if verdict == plan.NEWER:
+            return False
+        result.outcome = SKIPPED
+        last = (
+            f"s3://{bucket}/{marker.get('key')} "
+            f"(version {marker.get('sourceVersion')}, loaded {marker.get('loadedAt')})"
+        )
+        if verdict == plan.SAME:
+            result.reason = f"already loaded: this is the last object loaded, {last}"
+        else:
+            result.reason = f"older than the last object loaded, {last}"
+        return True
+
+    def _apply(self, source: SourceObject, position: ObjectPosition, result: LoadResult) -> None:
+        settings = self.settings
+        keys = settings.published
+        loaded_at = _iso(self._clock())
+        version = source.source_version
+        result.version = version.version
+        result.source_bytes = source.size
+        schema = Schema(
+            settings.partition_column, settings.item_column, settings.items_field, settings.column_types
+        )
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prefetch") as pool:
+            # Reading the last manifest and checking the published snapshot overlap with parsing.
+            previous_future = pool.submit(self._previous_manifest)
+            snapshot_future = pool.submit(self.store.published_metadata, keys.snapshot)
+            dataset = parse(source.chunks(), schema, source.name, item_overhead(version, loaded_at))
+            previous = previous_future.result()
+            snapshot_metadata = snapshot_future.result()
+        result.rows = dataset.rows
+
+        changes = plan.diff(previous.entries, dataset.keys(), dataset.content_hash)
+        plan.check_deletions(
+            changes, settings.max_delete_fraction, plan.allows_mass_delete(source.metadata), source.name
+        )
+        result.keys_unchanged = len(changes.unchanged)
+        writes_table = changes.changes_table or not previous.complete
+        if writes_table:
+            current = plan.final_manifest(
+                previous.entries, changes, dataset.rows_of, dataset.content_hash, version.version, loaded_at
+            )
+        else:
+            current = previous
+        snapshot = self._snapshot_plan(dataset, current, version, loaded_at, snapshot_metadata, result)
+        with self._snapshot_publisher(snapshot, dataset) as publish_snapshot:
+            if writes_table:
+                self._write_table(dataset, previous, changes, current, version, loaded_at, result)
+            publish_snapshot()
+        result.snapshot_published = snapshot.publish
+        self._flush_cache(result)
+        index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
+        self.store.publish(
+            keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {}
+        )
+        self.store.write_marker(
+            {
+                **position.as_json(),
+                "sourceBucket": version.bucket,
+                "sourceVersion": version.version,
+                "loadedAt": loaded_at,
+                "requestId": result.request_id,
+            }
+        )
+        result.outcome = SUCCEEDED
+
+    def _flush_cache(self, result: LoadResult) -> None:
+        """Drops the API's cached answers once a load has changed or deleted keys.
+
+        A failure is logged and counted, not raised: the data is written, and the cache's TTL
+        bounds how long the old answers are served.
+        """
+        settings = self.settings
+        if settings.cache_rest_api_id is None or not (result.keys_written or result.keys_deleted):
+            return
+        try:
+            self.store.flush_cache(settings.cache_rest_api_id, settings.cache_stage_name or "")
+        except StoreError as error:
+            result.cache_flushed = False
+            log.warning(
+                "the API cache was not flushed; cached answers stay until their TTL ends", error=str(error)
+            )
+            return
+        result.cache_flushed = True
+
+    def _previous_manifest(self) -> Manifest:
+        """The last load's manifest; rebuilt from a table scan when it cannot be read."""
+        key = self.settings.published.manifest
+        where = f"s3://{self.settings.publish_bucket}/{key}"
+        stored = self.store.read_private(key)
+        if stored.body is not None:
+            return Manifest.from_json(stored.body, where)
+        entries = {
+            str(item["pk"]): Entry(
+                content_hash=item.get("hash"),
+                rows=int(item.get("rows", 0)),
+                version=str(item.get("sourceVersion", "")),
+                loaded_at=str(item.get("loadedAt", "")),
+            )
+            for item in self.store.scan_data_items()
+        }
+        if stored.status == "missing" and not entries:
+            log.info("no manifest and no data yet: a first load", manifest=where)
+        else:
+            log.warning(
+                "manifest unavailable; rebuilt from a table scan",
+                manifest=where,
+                status=stored.status,
+                keys=len(entries),
+            )
+        return Manifest(entries, complete=False)
+
+    def _write_table(
+        self,
+        dataset: Dataset,
+        previous: Manifest,
+        changes: plan.Plan,
+        current: Manifest,
+        version: SourceVersion,
+        loaded_at: str,
+        result: LoadResult,
+    ) -> None:
+        keys = self.settings.published
+        requests_before = self.store.batch_requests
+        # Saved before any write, so a load that dies midway leaves every key it may have
+        # touched marked unknown: the next load rewrites or deletes each of them.
+        self.store.write_private(keys.manifest, plan.pending_manifest(previous.entries, changes).to_json())
+        result.keys_written = self.store.put_items(
+            data_item(document.key, document.text, document.rows, document.content_hash, version, loaded_at)
+            for document in dataset.documents(changes.write)
+        )
+        # Only once every write succeeded do keys that left the data set go.
+        result.keys_deleted = self.store.delete_keys(changes.delete)
+        self.store.write_private(keys.manifest, current.to_json())
+        result.batch_requests = self.store.batch_requests - requests_before
+
+    @contextmanager
+    def _snapshot_publisher(self, snapshot: SnapshotPlan, dataset: Dataset) -> Iterator[Callable[[], None]]:
+        """Yields what makes the new snapshot.json visible, to call once the table is written.
+
+        A large snapshot is sent meanwhile, as a multipart upload that S3 shows only when it is
+        completed; if the load fails first, the upload is abandoned and readers keep the old one.
+        """
+        keys = self.settings.published
+        chunks = published.snapshot_chunks(snapshot.head, dataset.documents())
+        if not snapshot.publish:
+            yield lambda: None
+        elif not self.store.needs_parts(snapshot.size):
+            yield lambda: self.store.publish(
+                keys.snapshot,
+                chunks,
+                snapshot.size,
+                published.CONTENT_TYPE,
+                published.CACHE_CONTROL,
+                snapshot.metadata,
+            )
+        else:
+            staged = self.store.stage(
+                keys.snapshot, published.CONTENT_TYPE, published.CACHE_CONTROL, snapshot.metadata
+            )
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as background:
+                staged.send_in_background(background, chunks)
+                try:
+                    yield staged.complete
+                finally:
+                    staged.close()
+
+    def _snapshot_plan(
+        self,
+        dataset: Dataset,
+        current: Manifest,
+        version: SourceVersion,
+        loaded_at: str,
+        snapshot_metadata: dict[str, str] | None,
+        result: LoadResult,
+    ) -> SnapshotPlan:
+        collection = self.settings.collection_name
+        fingerprint = published.fingerprint(collection, current.entries)
+        head = published.snapshot_head(collection, version, loaded_at)
+        size = published.snapshot_size(head, ((key, dataset.document_size(key)) for key in dataset.keys()))
+        result.snapshot_bytes = size
+        if size > published.API_RESPONSE_LIMIT:
+            log.warning(
+                "snapshot.json is over API Gateway's 10 MB response limit; its route will fail",
+                snapshotBytes=size,
+                limitBytes=published.API_RESPONSE_LIMIT,
+            )
+        return SnapshotPlan(
+            head=head,
+            size=size,
+            # An unchanged data set keeps the snapshot already published for it.
+            publish=(snapshot_metadata or {}).get(published.FINGERPRINT_METADATA) != fingerprint,
+            metadata={published.FINGERPRINT_METADATA: fingerprint},
+        )
+
+    # ----------------------------------------------------------------------------------------
+
+    def _acquire_lease(self, owner: str, context: Any, created: ObjectCreated) -> None:
+        """Takes the table's lease, waiting a bounded time for another load to finish."""
+        remaining = _remaining_seconds(context)
+        hold = float(self.settings.lease_seconds)
+        wait_budget = self.lease_wait_seconds
+        if remaining is not None:
+            # Once this invocation's deadline has passed it can write nothing more, so its
+            # lease need not outlive it (a timed-out load does not block the retry for long).
+            hold = min(hold, remaining + LEASE_MARGIN_SECONDS)
+            wait_budget = min(wait_budget, remaining / 4)
+        give_up_at = self._monotonic() + wait_budget
+        delay = 0.25
+        waited = False
+        while True:
+            now = int(self._clock())
+            holder = self.store.try_acquire_lease(
+                owner, now, now + math.ceil(hold), {"source": created.describe(), "acquiredAt": _iso(now)}
+            )
+            if holder is None:
+                return
+            if self._monotonic() >= give_up_at:
+                raise LeaseHeld(
+                    f"another load holds the table's lease (request {holder.get('owner')}, loading "
+                    f"{holder.get('source', 'an unknown object')}, until {_iso(holder.get(EXPIRES_AT, now))}); "
+                    f"this invocation gave up after waiting {wait_budget:.0f}s and will be retried"
+                )
+            if not waited:
+                log.info(
+                    "waiting for the lease", holder=holder.get("owner"), holderSource=holder.get("source")
+                )
+                waited = True
+            self._sleep(min(delay, max(0.0, give_up_at - self._monotonic())))
+            delay = min(delay * 2, 5.0)
+
+    def _release_lease(self, owner: str) -> None:
+        try:
+            if not self.store.release_lease(owner):
+                log.warning("the lease was no longer this load's when it was released", owner=owner)
+        except StoreError as error:
+            # Not raised: it would hide the load's own outcome; the lease expires by itself.
+            log.warning("the lease was not released; it expires on its own", owner=owner, error=str(error))
+
+    def _report(self, result: LoadResult) -> None:
+        fields = result.as_json()
+        if result.outcome == SKIPPED:
+            log.info("load skipped", **fields)
+            return
+        if result.outcome == SUCCEEDED:
+            log.info("load succeeded", **fields)
+            values = {
+                "RowsLoaded": result.rows,
+                "KeysWritten": result.keys_written,
+                "KeysUnchanged": result.keys_unchanged,
+                "KeysDeleted": result.keys_deleted,
+                "LoadSucceeded": 1,
+                "LoadFailed": 0,
+            }
+            if result.cache_flushed is not None:
+                values["CacheFlushFailed"] = 0 if result.cache_flushed else 1
+        else:
+            log.error("load failed", **fields)
+            values = {"LoadSucceeded": 0, "LoadFailed": 1}
+        values["LoadDurationMs"] = result.duration_ms
+        telemetry.publish_load_metrics(self.settings.metrics_namespace, self.settings.metrics_service, values)
+
+
+def _iso(epoch_seconds: float) -> str:
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _elapsed_ms(started: float, now: float) -> int:
+    return max(0, round((now - started) * 1000))
+
+
+def _request_id(context: Any) -> str:
+    return str(getattr(context, "aws_request_id", "") or f"local-{uuid.uuid4()}")
+
+
+def _remaining_seconds(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None

@@ -1,0 +1,562 @@
+"""The one module that talks to AWS: the source and published objects in S3, the DynamoDB table."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loader.errors import StoreError, WritesIncomplete
+from loader.layout import (
+    EXPIRES_AT,
+    HASH,
+    LEASE_KEY,
+    LOADED_AT,
+    MARKER_KEY,
+    PARTITION_KEY,
+    RESERVED_PREFIX,
+    ROWS,
+    SOURCE_VERSION,
+    SourceVersion,
+)
+
+# DynamoDB answers these when a table or account is over its throughput; retrying later works.
+THROTTLING = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+BATCH_SIZE = 25  # BatchWriteItem's limit
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 5.0
+READ_CHUNK_BYTES = 64 * 1024
+# Objects up to this size go up in one PutObject; larger ones as a multipart upload of parts of
+# at least this size (S3's minimum), streamed from the documents, so memory holds one part at a
+# time (S3 shows a multipart object only once it is complete).
+PART_BYTES = 5 * 1024 * 1024
+MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+DENIED = frozenset({"AccessDenied", "403", "Forbidden"})
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _describe(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code', 'Unknown')}: {details.get('Message', '')}".rstrip(": ")
+
+
+@dataclass
+class SourceObject:
+    """An opened source object: what S3 says about it, and its body to stream."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    last_modified: int
+    """Epoch seconds."""
+    size: int
+    metadata: dict[str, str]
+    body: Any = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def source_version(self) -> SourceVersion:
+        """The object's identity: its version id, or its ETag when the bucket is not versioned."""
+        return SourceVersion(self.bucket, self.key, self.version_id or self.etag or "")
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body, streamed in chunks; read errors become StoreError naming the object."""
+        try:
+            yield from self.body.iter_chunks(READ_CHUNK_BYTES)
+        except BotoCoreError as error:
+            raise StoreError(f"reading {self.name} failed midway: {error}") from error
+
+    def close(self) -> None:
+        self.body.close()
+
+
+class StagedObject:
+    """A multipart upload whose parts go up ahead of time and which appears only when completed.
+
+    S3 serves a multipart object only once it is complete, so a load can send its snapshot
+    while it writes the table and show it only after every write succeeded.
+    """
+
+    def __init__(
+        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+    ):
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self._create = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
+        self._upload_id: str | None = None
+        self._parts: list[dict] = []
+        self._stop = threading.Event()
+        self._sending: Future | None = None
+        self._completed = False
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def send_in_background(self, pool: ThreadPoolExecutor, chunks: Iterable[bytes]) -> None:
+        self._sending = pool.submit(self.send, chunks)
+
+    def send(self, chunks: Iterable[bytes]) -> None:
+        """Starts the upload and sends every part; each part is sent as soon as it reaches the
+        minimum size, so only one is held in memory."""
+        try:
+            upload = self._s3.create_multipart_upload(Bucket=self.bucket, Key=self.key, **self._create)
+            self._upload_id = upload["UploadId"]
+            buffer = bytearray()
+            for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= PART_BYTES:
+                    self._send_part(buffer)
+                    buffer = bytearray()
+            if buffer or not self._parts:
+                self._send_part(buffer)
+        except ClientError as error:
+            raise StoreError(f"uploading {self.where} failed: {_describe(error)}") from error
+
+    def _send_part(self, body: bytearray) -> None:
+        if self._stop.is_set():
+            raise StoreError(f"uploading {self.where} was stopped")
+        number = len(self._parts) + 1
+        response = self._s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def complete(self) -> None:
+        """Makes the object visible, whole; waits for parts still being sent."""
+        if self._sending is not None:
+            self._sending.result()
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        except ClientError as error:
+            raise StoreError(f"completing the upload of {self.where} failed: {_describe(error)}") from error
+        self._completed = True
+
+    def close(self) -> None:
+        """Abandons the upload unless it was completed; the old object stays as it was."""
+        if self._completed:
+            return
+        self._stop.set()
+        if self._sending is not None:
+            wait([self._sending])  # its error, if any, is already on its way up, or irrelevant
+        if self._upload_id is not None:
+            try:
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+            except ClientError:
+                pass  # the bucket's lifecycle rule removes incomplete uploads; the load's own error matters
+
+
+@dataclass(frozen=True)
+class PrivateObject:
+    """A bookkeeping object read back: its body, or why there is none."""
+
+    body: bytes | None
+    status: str
+    """`found`, `missing`, or `denied` (S3 answers 403 for a missing object when the caller
+    may not list the bucket, so `denied` may also mean missing)."""
+
+
+class Store:
+    """S3 and DynamoDB for one loader: clients are created on first use, or injected by tests."""
+
+    def __init__(
+        self,
+        table_name: str,
+        publish_bucket: str,
+        write_concurrency: int = 4,
+        s3: Any = None,
+        dynamodb: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        max_attempts: int = MAX_ATTEMPTS,
+        apigateway: Any = None,
+    ):
+        self.table_name = table_name
+        self.publish_bucket = publish_bucket
+        self.write_concurrency = write_concurrency
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._apigateway = apigateway
+        self._sleep = sleep
+        self._jitter = jitter
+        self.max_attempts = max_attempts
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+        self._lock = threading.Lock()
+        self.batch_requests = 0
+        """BatchWriteItem requests sent, retries included."""
+
+    def _config(self, **options: Any) -> Config:
+        return Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            max_pool_connections=max(10, self.write_concurrency + 4),
+            **options,
+        )
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = boto3.client("s3", config=self._config())
+        return self._s3
+
+    @property
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            # Client-side parameter validation costs a third of the CPU of each BatchWriteItem;
+            # the requests have fixed shapes, and DynamoDB still rejects a malformed one.
+            self._dynamodb = boto3.client("dynamodb", config=self._config(parameter_validation=False))
+        return self._dynamodb
+
+    @property
+    def apigateway(self) -> Any:
+        if self._apigateway is None:
+            self._apigateway = boto3.client("apigateway", config=self._config())
+        return self._apigateway
+
+    # ----------------------------------------------------------------------------------------
+    # API Gateway
+    # ----------------------------------------------------------------------------------------
+
+    def flush_cache(self, rest_api_id: str, stage_name: str) -> None:
+        """Drops every cached answer of the stage (FlushStageCache)."""
+        where = f"stage {stage_name} of REST API {rest_api_id}"
+        try:
+            self.apigateway.flush_stage_cache(restApiId=rest_api_id, stageName=stage_name)
+        except ClientError as error:
+            raise StoreError(f"flushing the cache of {where} failed: {_describe(error)}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"flushing the cache of {where} failed: {error}") from error
+
+    # ----------------------------------------------------------------------------------------
+    # S3
+    # ----------------------------------------------------------------------------------------
+
+    def open_source(self, bucket: str, key: str, version_id: str | None) -> SourceObject:
+        """Opens the announced object (that very version, when the event names one)."""
+        request = {"Bucket": bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
+        where = f"s3://{bucket}/{key}" + (f" (version {version_id})" if version_id else "")
+        try:
+            response = self.s3.get_object(**request)
+        except ClientError as error:
+            code = _error_code(error)
+            if code in MISSING:
+                raise StoreError(f"{where} does not exist (deleted since the event?)") from error
+            if code in DENIED:
+                raise StoreError(
+                    f"reading {where} was denied ({_describe(error)}); the object is missing, or the "
+                    "loader's role lacks s3:GetObject (s3:GetObjectVersion for a version) on it"
+                ) from error
+            raise StoreError(f"reading {where} failed: {_describe(error)}") from error
+        version = response.get("VersionId")
+        return SourceObject(
+            bucket=bucket,
+            key=key,
+            version_id=version if version and version != "null" else None,
+            etag=str(response.get("ETag", "")).strip('"') or None,
+            last_modified=int(response["LastModified"].timestamp()),
+            size=int(response.get("ContentLength", 0)),
+            metadata={k.lower(): v for k, v in (response.get("Metadata") or {}).items()},
+            body=response["Body"],
+        )
+
+    def read_private(self, key: str) -> PrivateObject:
+        """A bookkeeping object from the publish bucket."""
+        try:
+            response = self.s3.get_object(Bucket=self.publish_bucket, Key=key)
+            return PrivateObject(response["Body"].read(), "found")
+        except ClientError as error:
+            code = _error_code(error)
+            if code in MISSING:
+                return PrivateObject(None, "missing")
+            if code in DENIED:
+                return PrivateObject(None, "denied")
+            raise StoreError(
+                f"reading s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
+        except BotoCoreError as error:
+            raise StoreError(f"reading s3://{self.publish_bucket}/{key} failed: {error}") from error
+
+    def write_private(self, key: str, body: bytes) -> None:
+        self._put(key, body, "application/json", None, {})
+
+    def published_metadata(self, key: str) -> dict[str, str] | None:
+        """The user metadata of a published object; None when it is absent or unreadable."""
+        try:
+            response = self.s3.head_object(Bucket=self.publish_bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in MISSING | DENIED:
+                return None
+            raise StoreError(
+                f"checking s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
+        return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
+
+    def publish(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        size: int,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+    ) -> None:
+        """Writes a public object so that readers see the old one until the new one is whole."""
+        if not self.needs_parts(size):
+            body = bytearray()
+            for chunk in chunks:
+                body += chunk
+            self._put(key, body, content_type, cache_control, metadata)
+        else:
+            self._multipart(key, chunks, content_type, cache_control, metadata)
+
+    def _put(
+        self, key: str, body: bytes | bytearray, content_type: str, cache_control: str | None, metadata: dict
+    ) -> None:
+        request = {
+            "Bucket": self.publish_bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+            "Metadata": metadata,
+        }
+        if cache_control:
+            request["CacheControl"] = cache_control
+        try:
+            self.s3.put_object(**request)
+        except ClientError as error:
+            raise StoreError(
+                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+            ) from error
+
+    def _multipart(
+        self, key: str, chunks: Iterable[bytes], content_type: str, cache_control: str, metadata: dict
+    ) -> None:
+        staged = self.stage(key, content_type, cache_control, metadata)
+        try:
+            staged.send(chunks)
+            staged.complete()
+        finally:
+            staged.close()
+
+    def needs_parts(self, size: int) -> bool:
+        """True when an object this large goes up as a multipart upload."""
+        return size > PART_BYTES
+
+    def stage(
+        self, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> StagedObject:
+        """A public object to upload in parts now and show later (see StagedObject)."""
+        return StagedObject(self.s3, self.publish_bucket, key, content_type, cache_control, metadata)
+
+    # ----------------------------------------------------------------------------------------
+    # DynamoDB: bookkeeping items
+    # ----------------------------------------------------------------------------------------
+
+    def get_bookkeeping(self, key: str) -> dict[str, Any] | None:
+        """A bookkeeping item (strongly consistent), with numbers as ints."""
+        try:
+            response = self.dynamodb.get_item(
+                TableName=self.table_name, Key={PARTITION_KEY: {"S": key}}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise StoreError(
+                f"reading {key!r} from table {self.table_name} failed: {_describe(error)}"
+            ) from error
+        item = response.get("Item")
+        return None if item is None else self._plain(item)
+
+    def read_marker(self) -> dict[str, Any] | None:
+        return self.get_bookkeeping(MARKER_KEY)
+
+    def write_marker(self, marker: dict[str, Any]) -> None:
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table_name, Item=self._serialize({**marker, PARTITION_KEY: MARKER_KEY})
+            )
+        except ClientError as error:
+            raise StoreError(
+                f"writing the last-loaded marker to table {self.table_name} failed: {_describe(error)}"
+            ) from error
+
+    def try_acquire_lease(
+        self, owner: str, now: int, expires_at: int, details: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Takes the lease if it is free or expired; else returns the current holder's item."""
+        item = {**details, PARTITION_KEY: LEASE_KEY, "owner": owner, EXPIRES_AT: expires_at}
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table_name,
+                Item=self._serialize(item),
+                # Free, expired, or left behind by an earlier attempt of this same invocation
+                # (Lambda retries an event with the same request id).
+                ConditionExpression="attribute_not_exists(#pk) OR #expires < :now OR #owner = :me",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY, "#expires": EXPIRES_AT, "#owner": "owner"},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
+            )
+            return None
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise StoreError(
+                    f"taking the lease in table {self.table_name} failed: {_describe(error)}"
+                ) from error
+        return self.get_bookkeeping(LEASE_KEY) or {"owner": "unknown", EXPIRES_AT: now}
+
+    def release_lease(self, owner: str) -> bool:
+        """Gives the lease up; False when it was no longer ours."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table_name,
+                Key={PARTITION_KEY: {"S": LEASE_KEY}},
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+            return True
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(
+                f"releasing the lease in table {self.table_name} failed: {_describe(error)}"
+            ) from error
+
+    def scan_data_items(self) -> Iterator[dict[str, Any]]:
+        """Every data item's key, hash, rows, version and load time (bookkeeping items skipped)."""
+        names = {
+            "#pk": PARTITION_KEY,
+            "#hash": HASH,
+            "#rows": ROWS,
+            "#version": SOURCE_VERSION,
+            "#loaded": LOADED_AT,
+        }
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ConsistentRead": True,
+        }
+        try:
+            for page in self.dynamodb.get_paginator("scan").paginate(**request):
+                for item in page.get("Items", []):
+                    plain = self._plain(item)
+                    if not str(plain.get(PARTITION_KEY, "")).startswith(RESERVED_PREFIX):
+                        yield plain
+        except ClientError as error:
+            raise StoreError(f"scanning table {self.table_name} failed: {_describe(error)}") from error
+
+    # ----------------------------------------------------------------------------------------
+    # DynamoDB: data items, in batches
+    # ----------------------------------------------------------------------------------------
+
+    def put_items(self, items: Iterable[dict[str, Any]]) -> int:
+        """Writes items with BatchWriteItem; returns how many. Raises when any could not be written."""
+        return self._write_all({"PutRequest": {"Item": self._serialize(item)}} for item in items)
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Deletes items by key with BatchWriteItem; returns how many."""
+        return self._write_all({"DeleteRequest": {"Key": {PARTITION_KEY: {"S": key}}}} for key in keys)
+
+    def _write_all(self, requests: Iterable[dict]) -> int:
+        """Sends batches of 25, several in flight at once; the first failure fails the whole call."""
+        client = self.dynamodb  # created here, once, not by racing workers; clients are thread-safe
+        failed = threading.Event()  # once one batch fails, queued batches are not sent
+        done_count = 0
+        window = self.write_concurrency * 2  # enough queued to keep every worker busy
+        in_flight: set[Future] = set()
+        with ThreadPoolExecutor(max_workers=self.write_concurrency, thread_name_prefix="batch-write") as pool:
+            try:
+                for batch in _batches(requests, BATCH_SIZE):
+                    if len(in_flight) >= window:
+                        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        done_count += sum(future.result() for future in finished)
+                    in_flight.add(pool.submit(self._write_batch_unless_failed, client, batch, failed))
+                finished, in_flight = wait(in_flight)
+                done_count += sum(future.result() for future in finished)
+            finally:
+                for future in in_flight:
+                    future.cancel()
+        return done_count
+
+    def _write_batch_unless_failed(self, client: Any, batch: list[dict], failed: threading.Event) -> int:
+        if failed.is_set():
+            return 0  # the call fails anyway with the first batch's error
+        succeeded = False
+        try:
+            written = self._write_batch(client, batch)
+            succeeded = True
+            return written
+        finally:
+            if not succeeded:
+                failed.set()
+
+    def _write_batch(self, client: Any, batch: list[dict]) -> int:
+        """One batch, with unprocessed items and throttling retried (exponential backoff, full jitter)."""
+        pending = batch
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self._sleep(self._jitter() * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+            with self._lock:
+                self.batch_requests += 1
+            try:
+                response = client.batch_write_item(RequestItems={self.table_name: pending})
+            except ClientError as error:
+                if _error_code(error) in THROTTLING:
+                    continue
+                raise StoreError(
+                    f"BatchWriteItem on table {self.table_name} failed: {_describe(error)}"
+                ) from error
+            except BotoCoreError as error:
+                # botocore has already retried the connection; the load fails and is redone.
+                raise StoreError(f"BatchWriteItem on table {self.table_name} failed: {error}") from error
+            pending = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            if not pending:
+                return len(batch)
+        raise WritesIncomplete(
+            f"{len(pending)} of {len(batch)} requests of a BatchWriteItem on table {self.table_name} were "
+            f"still unprocessed or throttled after {self.max_attempts} attempts; "
+            "the load failed and a retry redoes it"
+        )
+
+    def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {name: self._serializer.serialize(value) for name, value in item.items()}
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        plain = {name: self._deserializer.deserialize(value) for name, value in item.items()}
+        return {name: int(value) if isinstance(value, Decimal) else value for name, value in plain.items()}
+
+
+def _batches(requests: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for request in requests:
+        batch.append(request)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

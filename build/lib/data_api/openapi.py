@@ -1,0 +1,443 @@
+"""The REST API as one OpenAPI 3 document with API Gateway's extensions, and its public version.
+
+Pure: no Pulumi and no AWS calls, so tests, the gateway component and scripts/write_openapi.py
+build the very same document.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import PATH_PARAMETER
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+# The loader's contract: the served JSON document lives in this string attribute of each item.
+DOCUMENT_ATTRIBUTE = "doc"
+API_KEY_HEADER = "x-api-key"
+SECURITY_SCHEME = "api_key"
+SNAPSHOT_SEGMENT = "snapshot"
+VALIDATOR = "parameters"
+# Headers served with the S3 objects, so clients can revalidate with If-None-Match.
+CACHE_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
+
+# Selection patterns match the integration's HTTP status code. They never overlap: API Gateway
+# keys integration responses by status code, and two patterns mapping to one status collide.
+DYNAMODB_CLIENT_ERROR = r"4\d{2}"
+DYNAMODB_SERVER_ERROR = r"5\d{2}"
+S3_NOT_MODIFIED = "304"
+# With only s3:GetObject (no s3:ListBucket), S3 answers a missing object with 403, not 404.
+S3_MISSING = "40[34]"
+# Any other answer, a redirect included (a bucket in another region), is not the object.
+S3_OTHER_ERROR = r"3(0[0-35-9]|[1-9]\d)|4(0[0-25-9]|[1-9]\d)|5\d{2}"
+
+
+def _load_templates() -> dict[str, str]:
+    return {path.stem: path.read_text() for path in sorted(TEMPLATE_DIR.glob("*.vtl"))}
+
+
+# Mapping templates (Velocity), by file stem; the document embeds them with their placeholders filled.
+TEMPLATES: dict[str, str] = _load_templates()
+
+
+def message(text: str) -> str:
+    """A JSON error body, safe to embed in a mapping template (no `$` or `#`)."""
+    body = json.dumps({"message": text})
+    if "$" in body or "#" in body:
+        raise ValueError(f"error message {text!r} would be read as Velocity; drop '$' and '#'")
+    return body
+
+
+@dataclass(frozen=True)
+class ApiShape:
+    """What subscribers see: the routes and their names."""
+
+    title: str
+    """The API's name."""
+    collection: str
+    """The collection path segment, e.g. `departments`."""
+    partition_column: str
+    """The path parameter naming one item, e.g. `department`."""
+    stage_name: str
+    """The stage, the base URL's last segment."""
+
+    def __post_init__(self) -> None:
+        if not PATH_PARAMETER.match(self.partition_column):
+            raise ValueError(
+                f"source.partitionColumn: {self.partition_column!r} cannot be an API path parameter; "
+                "use a letter followed by letters, digits and underscores"
+            )
+
+    @property
+    def item_path(self) -> str:
+        """`/departments/{department}`."""
+        return f"/{self.collection}/{{{self.partition_column}}}"
+
+    @property
+    def collection_path(self) -> str:
+        """`/departments`: the published index."""
+        return f"/{self.collection}"
+
+    @property
+    def snapshot_path(self) -> str:
+        """`/snapshot`: every document in one object."""
+        return f"/{SNAPSHOT_SEGMENT}"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the integrations read, and as whom: the internals the public document leaves out."""
+
+    partition: str
+    """The AWS partition, e.g. `aws`."""
+    region: str
+    """The region of the table and the API."""
+    table_name: str
+    """The DynamoDB table."""
+    partition_key: str
+    """The table's partition key attribute."""
+    bucket_name: str
+    """The bucket holding the published objects."""
+    index_key: str
+    """The object key of index.json."""
+    snapshot_key: str
+    """The object key of snapshot.json."""
+    credentials_role_arn: str
+    """The role API Gateway assumes to call DynamoDB and S3."""
+    cache_item: bool = False
+    """The stage caches the item route, keyed by its path parameter."""
+
+
+def fill(template: str, **values: str) -> str:
+    """A mapping template with its `__NAME__` placeholders replaced; every placeholder must be given."""
+    for name, value in values.items():
+        placeholder = f"__{name.upper()}__"
+        if placeholder not in template:
+            raise KeyError(f"template has no placeholder {placeholder}")
+        template = template.replace(placeholder, value)
+    left = re.findall(r"__[A-Z_]+__", template)
+    if left:
+        raise KeyError(f"template placeholders not filled: {sorted(set(left))}")
+    return template
+
+
+# Every body this API writes is JSON, whatever the integration said.
+JSON_CONTENT_TYPE = {"method.response.header.Content-Type": "'application/json'"}
+
+
+def _method_response(description: str, headers: tuple[str, ...] = ("Content-Type",),
+                     schema: str | None = "Error") -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description}
+    if headers:
+        response["headers"] = {name: {"schema": {"type": "string"}} for name in headers}
+    if schema:
+        response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return response
+
+
+def _common_responses() -> dict[str, Any]:
+    """Answers API Gateway gives before any integration runs (see the gateway responses)."""
+    return {
+        "400": _method_response("The request's parameters are invalid."),
+        "403": _method_response("No API key, an unknown key, or a disabled key (x-api-key header)."),
+        "429": _method_response("Throttled, or the usage plan's quota is used up."),
+    }
+
+
+def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
+    column = shape.partition_column
+    return {
+        "operationId": f"get{_pascal(column)}",
+        "summary": f"One {column}'s document.",
+        "description": (
+            f"The {column} is one path segment, percent-encoded as encodeURIComponent does; "
+            "send '+' as %2B and '/' as %2F (a literal '+' reads as a space)."
+        ),
+        "parameters": [
+            {"name": column, "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "security": [{SECURITY_SCHEME: []}],
+        "responses": {
+            "200": _method_response(f"The {column}'s document.", schema="Document"),
+            "404": _method_response(f"No {column} with this key."),
+            "500": _method_response("Internal error."),
+            "502": _method_response("The data store did not answer."),
+            "503": _method_response("The data store is busy; retry shortly."),
+            **_common_responses(),
+        },
+        "x-amazon-apigateway-integration": {
+            "type": "aws",
+            "httpMethod": "POST",
+            "uri": f"arn:{backend.partition}:apigateway:{backend.region}:dynamodb:action/GetItem",
+            "credentials": backend.credentials_role_arn,
+            **({"cacheKeyParameters": [f"method.request.path.{column}"]} if backend.cache_item else {}),
+            "passthroughBehavior": "when_no_templates",
+            "requestTemplates": {
+                "application/json": fill(
+                    TEMPLATES["get_item_request"],
+                    path_parameter=column,
+                    table_name=backend.table_name,
+                    partition_key=backend.partition_key,
+                    document_attribute=DOCUMENT_ATTRIBUTE,
+                ),
+            },
+            "responses": {
+                "default": {
+                    "statusCode": "200",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": fill(
+                            TEMPLATES["get_item_response"],
+                            document_attribute=DOCUMENT_ATTRIBUTE,
+                            not_found_body=message(f"Not found: no {column} with this key"),
+                        ),
+                    },
+                },
+                DYNAMODB_CLIENT_ERROR: {
+                    "statusCode": "500",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": fill(
+                            TEMPLATES["get_item_client_error"],
+                            busy_body=message("Service busy: retry shortly"),
+                            not_found_body=message(f"Not found: no {column} with this key"),
+                            internal_error_body=message("Internal server error"),
+                        ),
+                    },
+                },
+                DYNAMODB_SERVER_ERROR: {
+                    "statusCode": "502",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Bad gateway: the data store did not answer"),
+                    },
+                },
+            },
+        },
+    }
+
+
+def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
+                      backend: Backend) -> dict[str, Any]:
+    cache_mapping = {
+        f"method.response.header.{name}": f"integration.response.header.{name}" for name in CACHE_HEADERS
+    }
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": "Send the last ETag in If-None-Match to get 304 Not Modified while it is unchanged.",
+        "parameters": [
+            {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        "security": [{SECURITY_SCHEME: []}],
+        "responses": {
+            "200": _method_response(summary, headers=("Content-Type", *CACHE_HEADERS), schema=schema),
+            "304": _method_response("Not modified since the ETag sent in If-None-Match.",
+                                    headers=CACHE_HEADERS, schema=None),
+            "404": _method_response("Nothing is published yet."),
+            "502": _method_response("The object store did not answer."),
+            **_common_responses(),
+        },
+        "x-amazon-apigateway-integration": {
+            "type": "aws",
+            "httpMethod": "GET",
+            "uri": uri,
+            "credentials": backend.credentials_role_arn,
+            "passthroughBehavior": "when_no_match",
+            "requestParameters": {
+                "integration.request.header.If-None-Match": "method.request.header.If-None-Match",
+            },
+            "responses": {
+                # No template: the object's bytes pass through untouched.
+                "default": {
+                    "statusCode": "200",
+                    "responseParameters": {**JSON_CONTENT_TYPE, **cache_mapping},
+                },
+                S3_NOT_MODIFIED: {
+                    "statusCode": "304",
+                    "responseParameters": cache_mapping,
+                },
+                S3_MISSING: {
+                    "statusCode": "404",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Not found: nothing is published yet"),
+                    },
+                },
+                S3_OTHER_ERROR: {
+                    "statusCode": "502",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Bad gateway: the object store did not answer"),
+                    },
+                },
+            },
+        },
+    }
+
+
+def _s3_uri(backend: Backend, key: str) -> str:
+    return f"arn:{backend.partition}:apigateway:{backend.region}:s3:path/{backend.bucket_name}/{key}"
+
+
+def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
+    """JSON bodies for the answers API Gateway gives on its own."""
+
+    def response(status: int | None, body: str) -> dict[str, Any]:
+        # Without a status, a default response keeps each error's own (415, 413, 504, ...).
+        answer: dict[str, Any] = {"responseTemplates": {"application/json": body}}
+        if status is not None:
+            answer["statusCode"] = str(status)
+        return answer
+
+    key_hint = f"Forbidden: send a valid, enabled API key in the {API_KEY_HEADER} header"
+    return {
+        "INVALID_API_KEY": response(403, message(key_hint)),
+        "ACCESS_DENIED": response(403, message(key_hint)),
+        "MISSING_AUTHENTICATION_TOKEN": response(
+            404,
+            message(f"Not found: the routes are GET {shape.collection_path}, GET {shape.item_path} "
+                    f"and GET {shape.snapshot_path}"),
+        ),
+        "THROTTLED": response(429, message("Too many requests: slow down and retry")),
+        "QUOTA_EXCEEDED": response(429, message("Quota exceeded for this API key's usage plan")),
+        "BAD_REQUEST_PARAMETERS": response(400, '{"message":$context.error.messageString}'),
+        "DEFAULT_4XX": response(None, '{"message":$context.error.messageString}'),
+        "DEFAULT_5XX": response(None, '{"message":$context.error.messageString}'),
+    }
+
+
+def _schemas(shape: ApiShape) -> dict[str, Any]:
+    source = {
+        "type": "object",
+        "properties": {"bucket": {"type": "string"}, "key": {"type": "string"},
+                       "version": {"type": "string"}},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "properties": {"message": {"type": "string"}},
+            "required": ["message"],
+        },
+        "Document": {
+            "type": "object",
+            "description": f"One {shape.partition_column}: its value and its nested items.",
+            "properties": {shape.partition_column: {"type": "string"}},
+        },
+        "Index": {
+            "type": "object",
+            "properties": {
+                "loadedAt": {"type": "string"},
+                "source": source,
+                "count": {"type": "integer"},
+                shape.collection: {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {"rows": {"type": "integer"}, "version": {"type": "string"},
+                                       "loadedAt": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "Snapshot": {
+            "type": "object",
+            "properties": {
+                "loadedAt": {"type": "string"},
+                "source": source,
+                shape.collection: {"type": "object", "additionalProperties": {"type": "object"}},
+            },
+        },
+    }
+
+
+def document(shape: ApiShape, backend: Backend) -> dict[str, Any]:
+    """The full document: routes, integrations, key requirement, validator and gateway responses."""
+    return {
+        "openapi": "3.0.1",
+        "info": {
+            "title": shape.title,
+            "version": "1.0",
+            "description": f"Read-only JSON API over the published {shape.collection}. "
+                           f"Every request needs an API key in the {API_KEY_HEADER} header.",
+        },
+        "paths": {
+            shape.collection_path: {
+                "get": _object_operation(
+                    f"get{_pascal(shape.collection)}Index",
+                    f"The index of every {shape.partition_column}.",
+                    "Index",
+                    _s3_uri(backend, backend.index_key),
+                    backend,
+                ),
+            },
+            shape.item_path: {"get": _item_operation(shape, backend)},
+            shape.snapshot_path: {
+                "get": _object_operation(
+                    "getSnapshot",
+                    f"Every {shape.partition_column}'s document in one object.",
+                    "Snapshot",
+                    _s3_uri(backend, backend.snapshot_key),
+                    backend,
+                ),
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                SECURITY_SCHEME: {"type": "apiKey", "name": API_KEY_HEADER, "in": "header"},
+            },
+            "schemas": _schemas(shape),
+        },
+        "x-amazon-apigateway-api-key-source": "HEADER",
+        "x-amazon-apigateway-request-validators": {
+            VALIDATOR: {"validateRequestParameters": True, "validateRequestBody": False},
+        },
+        "x-amazon-apigateway-request-validator": VALIDATOR,
+        "x-amazon-apigateway-gateway-responses": _gateway_responses(shape),
+    }
+
+
+def _strip_extensions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_extensions(v) for k, v in value.items() if not k.startswith("x-amazon-apigateway-")}
+    if isinstance(value, list):
+        return [_strip_extensions(v) for v in value]
+    return value
+
+
+# Public documents carry none of the integration internals, so any backend builds them.
+_NO_BACKEND = Backend(partition="aws", region="-", table_name="-", partition_key="-", bucket_name="-",
+                      index_key="-", snapshot_key="-", credentials_role_arn="-")
+
+
+def public_document(shape: ApiShape, base_url: str | None = None) -> dict[str, Any]:
+    """The document for subscribers: every `x-amazon-apigateway-*` extension removed."""
+    public = _strip_extensions(copy.deepcopy(document(shape, _NO_BACKEND)))
+    if base_url:
+        public["servers"] = [{"url": base_url.rstrip("/")}]
+    return public
+
+
+def domain_base_url(host: str, stage_name: str) -> str:
+    """The base URL on a custom domain whose base path is the stage: `https://api.example.com/v1`."""
+    return f"https://{host}/{stage_name}"
+
+
+def canonical_json(doc: dict[str, Any]) -> str:
+    """The document as the REST API's body: stable key order, so equal documents are equal text."""
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False)
+
+
+def document_hash(doc: dict[str, Any]) -> str:
+    """sha256 of the canonical document: the deployment's trigger."""
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def _pascal(text: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
