@@ -292,6 +292,9 @@ def _convert(annotation: Any, value: Any, to_config: bool) -> Any:
     if origin is dict and isinstance(value, Mapping):
         # Map keys are the user's own (column names): only the values have a shape.
         return {key: _convert(typing.get_args(shape)[1], item, to_config) for key, item in value.items()}
+    if shape is int and isinstance(value, float) and value.is_integer():
+        # Every number crosses the engine's wire as a double: 100 arrives from another language as 100.0.
+        return int(value)
     return value
 
 

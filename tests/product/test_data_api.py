@@ -185,3 +185,16 @@ def test_each_product_reads_only_its_own_source(two_products):
     assert functions["data-api-prod-inventory-loader"]["SOURCE_BUCKET"] == "acme-inventory-exports"
     assert functions["data-api-prod-inventory-loader"]["PARTITION_COLUMN"] == "warehouse"
     assert two_products.exports["inventoryBaseUrl"] != two_products.exports["data-apiBaseUrl"]
+
+
+def test_whole_numbers_from_the_wire_become_integers_where_the_args_want_one():
+    # Another language's 100 reaches the provider as the double 100.0; a rate may be fractional.
+    config = args_to_config({"source": {"noncurrent_version_days": 30.0},
+                             "customers": [{"name": "a", "quota": {"limit": 100.0, "period": "DAY"},
+                                            "throttle": {"rate_limit": 2.0, "burst_limit": 4.0}}],
+                             "api": {"error_rate": 0.5, "latency_p99_ms": 1.5}})
+    assert config["customers"][0]["quota"]["limit"] == 100 and isinstance(config["customers"][0]["quota"]["limit"], int)
+    assert isinstance(config["customers"][0]["throttle"]["burstLimit"], int)
+    assert isinstance(config["customers"][0]["throttle"]["rateLimit"], float)
+    assert config["api"]["latencyP99Ms"] == 1.5, "a fraction stays one, for the config to refuse"
+    assert isinstance(config["source"]["noncurrentVersionDays"], int)
