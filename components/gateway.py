@@ -86,7 +86,7 @@ def assume_role_policy() -> dict[str, Any]:
 
 
 def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
-                       region: str) -> dict[str, Any]:
+                       publish_key_arn: str | None, region: str) -> dict[str, Any]:
     """The integrations' role: read one item, and the two published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
@@ -104,6 +104,15 @@ def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[st
             "Action": "kms:Decrypt",
             "Resource": table_key_arn,
             "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+        })
+    if publish_key_arn:
+        # Without it a publish bucket under a customer-managed key would deny every read.
+        statements.append({
+            "Sid": "DecryptPublished",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": publish_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         })
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -173,7 +182,8 @@ class Gateway(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=pulumi.Output.all(args.table_arn, args.publish_bucket_arn, object_arns, region).apply(
-                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn, v[3]))
+                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn,
+                                                        args.publish.kms_key_arn, v[3]))
             ),
             opts=child,
         )
