@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -71,6 +71,12 @@ class GatewayArgs:
     """The bucket the loader publishes to."""
     publish_bucket_arn: pulumi.Input[str]
     """Its ARN, for the role's GetObject grant on the two public objects and its ListBucket grant."""
+    item_column: str = "employee"
+    """The CSV column keying each row inside a document (the documented schema names it)."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types, typed in the documented schema; the other columns are strings."""
 
 
 def assume_role_policy() -> dict[str, Any]:
@@ -161,7 +167,9 @@ class Gateway(pulumi.ComponentResource):
         # Named after the stack: alarms find the API by name, and two stacks never share one.
         api_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
         shape = openapi.ApiShape(title=api_name, collection=config.collection,
-                                 partition_column=args.partition_column, stage_name=config.stage_name)
+                                 partition_column=args.partition_column, stage_name=config.stage_name,
+                                 item_column=args.item_column, items_field=args.items_field,
+                                 column_types=dict(args.column_types))
         super().__init__("data-api:index:Gateway", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
