@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -35,7 +36,19 @@ PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 # IAM grants name the key itself: an alias would match no key in a policy's Resource.
 KMS_KEY_RULE = "use a key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (not an alias)"
+# A Lambda layer version: names are 1-140 letters, digits, '-' and '_'; versions count from 1.
+LAYER_VERSION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[1-9]\d*$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A fully qualified host name of at least two labels, in lowercase (DNS is case-insensitive).
+DOMAIN_NAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+# The sizes (GB) API Gateway offers for a stage's cache cluster, as its API spells them.
+CACHE_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
+# API Gateway keeps a cached answer at most an hour.
+MAX_CACHE_TTL_SECONDS = 3600
 RESERVED_COLLECTIONS = ("snapshot",)
 # The stale-data alarm counts hourly periods; CloudWatch evaluates at most 7 days of them.
 MAX_FRESHNESS_HOURS = 7 * 24
@@ -190,6 +203,32 @@ class LoaderConfig:
     """Retention of the function's log group."""
     max_delete_fraction: float
     """A load that would delete more than this fraction of existing keys is refused."""
+    powertools_layer_arn: str | None = None
+    """A mirror of the Powertools layer to use instead of AWS's public one; None uses the public one."""
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """The API's own host name, served by a regional custom domain."""
+
+    name: str
+    """The host name, e.g. `api.example.com`."""
+    hosted_zone_id: str | None
+    """A Route 53 zone for the certificate's validation records and the alias records."""
+    certificate_arn: str | None
+    """An existing ACM certificate in the stack's region; None requests one validated in the zone."""
+    disable_default_endpoint: bool
+    """Turn off the execute-api URL, so the domain is the only way in."""
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """The stage's cache cluster, serving the item route."""
+
+    size_gb: str
+    """The cluster's size in GB, one of CACHE_SIZES."""
+    ttl_seconds: int
+    """How long an answer is served from the cache (the loader also flushes it after a change)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +253,10 @@ class ApiConfig:
     """The p99 latency above which the latency alarm fires."""
     error_rate: float
     """The 5XX error rate (0-1) above which the error alarm fires."""
+    domain: DomainConfig | None = None
+    """The custom domain; None serves the execute-api URL only."""
+    cache: CacheConfig | None = None
+    """The stage's cache; None caches nothing."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +267,8 @@ class AlertsConfig:
     """E-mail addresses subscribed to the alert topic."""
     freshness_hours: int
     """Hours without a successful load before the data counts as stale."""
+    dashboard: bool = True
+    """Declare the stack's CloudWatch dashboard."""
 
 
 @dataclass(frozen=True)
@@ -619,22 +664,80 @@ def _retention(r: _Reader, body, path: str) -> int:
 
 
 def _loader(r: _Reader, raw: Any) -> LoaderConfig:
-    body = r.mapping(raw, "loader", ("memory", "timeout", "logRetentionDays", "maxDeleteFraction"))
+    body = r.mapping(
+        raw, "loader", ("memory", "timeout", "logRetentionDays", "maxDeleteFraction", "powertoolsLayerArn")
+    )
     return LoaderConfig(
         memory_mb=r.integer(body, "memory", "loader", 1024, low=128, high=10240) or 1024,
         timeout_seconds=r.integer(body, "timeout", "loader", 300, low=10, high=900) or 300,
         log_retention_days=_retention(r, body, "loader"),
         max_delete_fraction=r.number(body, "maxDeleteFraction", "loader", 0.5, low=0, high=1.0) or 0.5,
+        powertools_layer_arn=r.string(
+            body, "powertoolsLayerArn", "loader", pattern=LAYER_VERSION_ARN,
+            rule="use a Lambda layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+        ),
     )
 
 
-def _api(r: _Reader, raw: Any) -> ApiConfig:
+def _domain(r: _Reader, raw: Any, region: str | None) -> DomainConfig | None:
+    if raw is None:
+        return None
+    path = "api.domain"
+    body = r.mapping(raw, path, ("name", "hostedZoneId", "certificateArn", "disableDefaultEndpoint"))
+    if not isinstance(raw, dict):
+        return None
+    name = r.required_string(body, "name", path, pattern=DOMAIN_NAME,
+                             rule="use a lowercase host name such as api.example.com")
+    zone = body.get("hostedZoneId")
+    if isinstance(zone, str) and zone.startswith("/hostedzone/"):
+        r.fail(f"{path}.hostedZoneId", f"{_show(zone)} is not allowed; use the id alone, "
+                                       f"{_show(zone[len('/hostedzone/'):])}")
+        zone = None
+    else:
+        zone = r.string(body, "hostedZoneId", path, pattern=HOSTED_ZONE_ID,
+                        rule="use a Route 53 hosted zone id such as Z0123456789ABC")
+    certificate = r.string(body, "certificateArn", path, pattern=CERTIFICATE_ARN,
+                           rule="use a certificate ARN, arn:aws:acm:REGION:ACCOUNT:certificate/ID")
+    if certificate is not None and region is not None:
+        certificate_region = CERTIFICATE_ARN.match(certificate).group(1)
+        if certificate_region != region:
+            r.fail(f"{path}.certificateArn",
+                   f"{_show(certificate)} is in {certificate_region}; a regional custom domain needs a "
+                   f"certificate in the stack's region {region} (aws:region)")
+    if certificate is None and zone is None and "certificateArn" not in body and "hostedZoneId" not in body:
+        r.fail(path, "needs certificateArn (an existing certificate) or hostedZoneId (to validate a new "
+                     "one in that Route 53 zone)")
+    return DomainConfig(
+        name=name,
+        hosted_zone_id=zone,
+        certificate_arn=certificate,
+        disable_default_endpoint=r.boolean(body, "disableDefaultEndpoint", path, False),
+    )
+
+
+def _cache(r: _Reader, raw: Any) -> CacheConfig | None:
+    if raw is None:
+        return None
+    path = "api.cache"
+    body = r.mapping(raw, path, ("sizeGb", "ttlSeconds"))
+    size = body.get("sizeGb", CACHE_SIZES[0])
+    # YAML reads an unquoted 0.5 as a number; API Gateway's size is the text "0.5".
+    if isinstance(size, (int, float)) and not isinstance(size, bool):
+        size = f"{size:g}"
+    if size not in CACHE_SIZES:
+        r.fail(f"{path}.sizeGb", f"{_show(body.get('sizeGb'))} is not one of {', '.join(CACHE_SIZES)}")
+        size = CACHE_SIZES[0]
+    ttl = r.integer(body, "ttlSeconds", path, 300, low=1, high=MAX_CACHE_TTL_SECONDS) or 300
+    return CacheConfig(size_gb=size, ttl_seconds=ttl)
+
+
+def _api(r: _Reader, raw: Any, region: str | None = None) -> ApiConfig:
     body = r.mapping(
         raw,
         "api",
         (
             "collection", "endpointType", "stageName", "tracing", "throttle", "manageAccountLogRole",
-            "logRetentionDays", "latencyP99Ms", "errorRate",
+            "logRetentionDays", "latencyP99Ms", "errorRate", "domain", "cache",
         ),
     )
     collection = r.string(body, "collection", "api", default="departments", pattern=PATH_SEGMENT,
@@ -652,11 +755,13 @@ def _api(r: _Reader, raw: Any) -> ApiConfig:
         log_retention_days=_retention(r, body, "api"),
         latency_p99_ms=r.integer(body, "latencyP99Ms", "api", 1000, low=1) or 1000,
         error_rate=r.number(body, "errorRate", "api", 0.05, low=0, high=1.0) or 0.05,
+        domain=_domain(r, body.get("domain"), region),
+        cache=_cache(r, body.get("cache")),
     )
 
 
 def _alerts(r: _Reader, raw: Any) -> AlertsConfig:
-    body = r.mapping(raw, "alerts", ("emails", "freshnessHours"))
+    body = r.mapping(raw, "alerts", ("emails", "freshnessHours", "dashboard"))
     emails = []
     for index, value in enumerate(r.sequence(body, "emails", "alerts")):
         if not isinstance(value, str) or not EMAIL.match(value):
@@ -667,15 +772,17 @@ def _alerts(r: _Reader, raw: Any) -> AlertsConfig:
         emails=tuple(emails),
         # One CloudWatch alarm evaluates at most 7 days of hourly periods.
         freshness_hours=r.integer(body, "freshnessHours", "alerts", 26, low=1, high=MAX_FRESHNESS_HOURS) or 26,
+        dashboard=r.boolean(body, "dashboard", "alerts", True),
     )
 
 
 TOP_LEVEL = ("source", "customers", "internalKeys", "table", "publish", "loader", "api", "alerts")
 
 
-def parse_config(raw: Mapping[str, Any], stack_file: str) -> StackConfig:
+def parse_config(raw: Mapping[str, Any], stack_file: str, region: str | None = None) -> StackConfig:
     """Validates raw project config (key -> parsed YAML value) into a StackConfig.
 
+    `region` is the stack's `aws:region`, which a custom domain's certificate must be in.
     Raises ConfigError listing every problem found, one per line.
     """
     r = _Reader(stack_file)
@@ -689,7 +796,7 @@ def parse_config(raw: Mapping[str, Any], stack_file: str) -> StackConfig:
         table=_table(r, raw.get("table")),
         publish=_publish(r, raw.get("publish")),
         loader=_loader(r, raw.get("loader")),
-        api=_api(r, raw.get("api")),
+        api=_api(r, raw.get("api"), region),
         alerts=_alerts(r, raw.get("alerts")),
     )
     if r.problems:
@@ -723,6 +830,12 @@ def _project_config() -> dict[str, Any]:
     return raw
 
 
-def load_config(read: Callable[[], dict[str, Any]] = _project_config) -> StackConfig:
+def _stack_region() -> str | None:
+    """The stack's `aws:region`, as the AWS provider reads it (config first, then the environment)."""
+    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def load_config(read: Callable[[], dict[str, Any]] = _project_config,
+                region: Callable[[], str | None] = _stack_region) -> StackConfig:
     """Reads the running stack's config once and returns it typed and validated."""
-    return parse_config(read(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse_config(read(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml", region=region())

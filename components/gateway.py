@@ -41,6 +41,17 @@ LOG_STREAM_ACTIONS = ("logs:PutLogEvents", "logs:GetLogEvents")
 LOG_LIST_ACTIONS = ("logs:DescribeLogGroups",)
 EXECUTION_LOG_PREFIX = "API-Gateway-Execution-Logs_"
 METRIC_PERIOD_SECONDS = 300
+# What AWS publishes for a stage (dimensions ApiName and Stage), as the alarms and dashboard read it.
+API_NAMESPACE = "AWS/ApiGateway"
+API_REQUESTS = "Count"
+API_4XX = "4XXError"
+API_5XX = "5XXError"
+API_LATENCY = "Latency"
+API_INTEGRATION_LATENCY = "IntegrationLatency"
+API_CACHE_HITS = "CacheHitCount"
+API_CACHE_MISSES = "CacheMissCount"
+# A Cache-Control header from a caller without execute-api:InvalidateCache is ignored, not refused.
+UNAUTHORIZED_CACHE_CONTROL = "SUCCEED_WITHOUT_RESPONSE_HEADER"
 
 # Marks the limit-free internal usage plan, so policy checks can tell it from a customer's.
 INTERNAL_PLAN_TAG = "data-api:plan"
@@ -145,6 +156,18 @@ def account_log_policy(partition: str, region: str, account: str, access_log_pre
     }
 
 
+def public_base_url(config: ApiConfig, invoke_url: str) -> str:
+    """The URL subscribers call: the custom domain's, whose base path is the stage, else execute-api's."""
+    if config.domain is None:
+        return invoke_url
+    return openapi.domain_base_url(config.domain.name, config.stage_name)
+
+
+def method_path(resource_path: str, verb: str) -> str:
+    """A method's path as stage method settings name it (the resource path without its leading '/')."""
+    return f"{resource_path.lstrip('/')}/{verb.upper()}"
+
+
 def _named_map(values: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:
     """A map of outputs as one output (an empty map stays a map, not a list)."""
     return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
@@ -154,6 +177,10 @@ class Gateway(pulumi.ComponentResource):
     """The REST API, its stage, keys, usage plans, role, logs and alarms."""
 
     rest_api_id: pulumi.Output[str]
+    api_name: str
+    stage_name: pulumi.Output[str]
+    access_log_group_name: pulumi.Output[str]
+    key_ids: dict[str, pulumi.Output[str]]
     base_url: pulumi.Output[str]
     route_urls: pulumi.Output[dict[str, str]]
     usage_plan_ids: pulumi.Output[dict[str, str]]
@@ -203,6 +230,7 @@ class Gateway(pulumi.ComponentResource):
                 partition=v[0], region=v[1], table_name=v[2], partition_key=PARTITION_KEY,
                 bucket_name=v[3], index_key=args.publish.index_key,
                 snapshot_key=args.publish.snapshot_key, credentials_role_arn=v[4],
+                cache_item=config.cache is not None,
             ))
         )
         rest_api = aws.apigateway.RestApi(
@@ -212,6 +240,7 @@ class Gateway(pulumi.ComponentResource):
             body=document.apply(openapi.canonical_json),
             api_key_source="HEADER",
             endpoint_configuration={"types": config.endpoint_type},
+            disable_execute_api_endpoint=config.domain is not None and config.domain.disable_default_endpoint,
             opts=child,
         )
         # Any change to the document (a template, a route, a response) makes a new deployment;
@@ -252,22 +281,43 @@ class Gateway(pulumi.ComponentResource):
             stage_name=config.stage_name,
             xray_tracing_enabled=config.tracing,
             access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            cache_cluster_enabled=config.cache is not None,
+            cache_cluster_size=config.cache.size_gb if config.cache is not None else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[execution_logs, *stage_dependencies]),
         )
+        stage_settings = {
+            "metrics_enabled": True,
+            "logging_level": "ERROR",
+            "data_trace_enabled": False,
+            "throttling_rate_limit": config.throttle.rate_limit,
+            "throttling_burst_limit": config.throttle.burst_limit,
+        }
         aws.apigateway.MethodSettings(
             f"{name}-method-settings",
             rest_api=rest_api.id,
             stage_name=stage.stage_name,
             method_path="*/*",
-            settings={
-                "metrics_enabled": True,
-                "logging_level": "ERROR",
-                "data_trace_enabled": False,
-                "throttling_rate_limit": config.throttle.rate_limit,
-                "throttling_burst_limit": config.throttle.burst_limit,
-            },
+            settings=stage_settings,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[execution_logs, *stage_dependencies]),
         )
+        if config.cache is not None:
+            # Only the item route is cached; a method's own settings replace the stage's, so they
+            # repeat them. Clients cannot skip or flush the cache: their Cache-Control is ignored.
+            aws.apigateway.MethodSettings(
+                f"{name}-item-cache-settings",
+                rest_api=rest_api.id,
+                stage_name=stage.stage_name,
+                method_path=method_path(shape.item_path, "GET"),
+                settings={
+                    **stage_settings,
+                    "caching_enabled": True,
+                    "cache_ttl_in_seconds": config.cache.ttl_seconds,
+                    "cache_data_encrypted": True,
+                    "require_authorization_for_cache_control": True,
+                    "unauthorized_cache_control_header_strategy": UNAUTHORIZED_CACHE_CONTROL,
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[execution_logs, *stage_dependencies]),
+            )
 
         # ---- keys and usage plans -----------------------------------------------------------
         # Every logical name derives from the customer's name alone, so reordering the list,
@@ -277,6 +327,7 @@ class Gateway(pulumi.ComponentResource):
         # A key belongs to one plan per stage: a moved key must leave its old plan first.
         attach_opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         key_values: dict[str, pulumi.Output[str]] = {}
+        self.key_ids = {}
         usage_plan_ids: dict[str, pulumi.Output[str]] = {}
         for customer in args.customers:
             plan = aws.apigateway.UsagePlan(
@@ -305,6 +356,7 @@ class Gateway(pulumi.ComponentResource):
             )
             usage_plan_ids[customer.name] = plan.id
             key_values[customer.name] = key.value
+            self.key_ids[customer.name] = key.id
 
         internal_plan = aws.apigateway.UsagePlan(
             f"{name}-internal-plan",
@@ -325,6 +377,7 @@ class Gateway(pulumi.ComponentResource):
                 opts=attach_opts,
             )
             key_values[key_name] = key.value
+            self.key_ids[key_name] = key.id
 
         # ---- alarms (no actions: the alerts component watches them) ------------------------
         dimensions = {"ApiName": rest_api.name, "Stage": stage.stage_name}
@@ -332,8 +385,8 @@ class Gateway(pulumi.ComponentResource):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-5xx-alarm",
                 alarm_description=f"{api_name}: more than {config.error_rate:.1%} of requests answered 5XX.",
-                namespace="AWS/ApiGateway",
-                metric_name="5XXError",
+                namespace=API_NAMESPACE,
+                metric_name=API_5XX,
                 dimensions=dimensions,
                 statistic="Average",
                 period=METRIC_PERIOD_SECONDS,
@@ -347,8 +400,8 @@ class Gateway(pulumi.ComponentResource):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-latency-alarm",
                 alarm_description=f"{api_name}: p99 latency above {config.latency_p99_ms} ms.",
-                namespace="AWS/ApiGateway",
-                metric_name="Latency",
+                namespace=API_NAMESPACE,
+                metric_name=API_LATENCY,
                 dimensions=dimensions,
                 extended_statistic="p99",
                 period=METRIC_PERIOD_SECONDS,
@@ -362,15 +415,18 @@ class Gateway(pulumi.ComponentResource):
         ]
 
         self.rest_api_id = rest_api.id
-        self.base_url = stage.invoke_url
-        self.route_urls = stage.invoke_url.apply(lambda url: {
+        self.api_name = api_name
+        self.stage_name = stage.stage_name
+        self.access_log_group_name = access_logs.name
+        self.base_url = stage.invoke_url.apply(lambda url: public_base_url(config, url))
+        self.route_urls = self.base_url.apply(lambda url: {
             "item": f"{url}{shape.item_path}",
             "collection": f"{url}{shape.collection_path}",
             "snapshot": f"{url}{shape.snapshot_path}",
         })
         self.usage_plan_ids = _named_map(usage_plan_ids)
         self.internal_usage_plan_id = internal_plan.id
-        self.openapi_document = stage.invoke_url.apply(lambda url: openapi.public_document(shape, url))
+        self.openapi_document = self.base_url.apply(lambda url: openapi.public_document(shape, url))
         self.api_key_values = pulumi.Output.secret(_named_map(key_values))
         self.register_outputs({
             "restApiId": self.rest_api_id,

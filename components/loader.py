@@ -18,9 +18,35 @@ from components.config import LoaderConfig, PublishConfig, SourceConfig
 CODE_DIR = Path(__file__).resolve().parent.parent / "lambda"
 HANDLER = "handler.handler"
 RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+
+# The loader's logging, metrics, tracing and event types: Powertools for AWS Lambda (Python)
+# 3.22.0, the release requirements-dev.txt pins, from AWS's public layer for the runtime and
+# architecture, whose version 25 is that release (the layer table of its docs). The layer
+# bundles Powertools' extras, the X-Ray SDK among them; Lambda's runtime provides boto3.
+POWERTOOLS_RELEASE = "3.22.0"
+POWERTOOLS_LAYER_VERSION = 25
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = f"AWSLambdaPowertoolsPythonV3-{RUNTIME.replace('.', '')}-{ARCHITECTURE}"
 
 # The loader's EMF metrics: one namespace, one dimension `Service` that the alarms filter on.
 METRICS_NAMESPACE = "DataApi"
+METRICS_DIMENSION = "Service"
+# What lambda/loader/metrics.py emits, by name; the alarms and the dashboard read these.
+LOAD_SUCCEEDED = "LoadSucceeded"
+LOAD_FAILED = "LoadFailed"
+LOAD_DURATION = "LoadDurationMs"
+ROWS_LOADED = "RowsLoaded"
+KEYS_WRITTEN = "KeysWritten"
+KEYS_UNCHANGED = "KeysUnchanged"
+KEYS_DELETED = "KeysDeleted"
+CACHE_FLUSH_FAILED = "CacheFlushFailed"
+# What AWS publishes for the function and its failure queue, as the alarms read it.
+LAMBDA_NAMESPACE = "AWS/Lambda"
+LAMBDA_ERRORS = "Errors"
+SQS_NAMESPACE = "AWS/SQS"
+QUEUE_DEPTH = "ApproximateNumberOfMessagesVisible"
+LOADER_TYPE = "data-api:index:Loader"
 WRITE_CONCURRENCY = 4
 # The loader keeps its manifest of loaded keys here, under the publish prefix's private folder.
 MANIFEST_OBJECT = "manifest.json"
@@ -59,6 +85,36 @@ FAILURE_PERIOD_SECONDS = 300
 
 
 @dataclass(frozen=True)
+class ApiCache:
+    """The API stage whose cache holds answers the loader's writes make stale."""
+
+    rest_api_id: pulumi.Input[str]
+    """The REST API's id."""
+    stage_name: str
+    """The stage with the cache cluster."""
+
+
+@dataclass(frozen=True)
+class PublishBucketArgs:
+    """What the publish bucket component needs."""
+
+    publish: PublishConfig
+    """An existing bucket to use, or None to create one."""
+    moved_from: str | None = None
+    """The URN of the component its resources were declared under before, kept as their alias."""
+
+
+def component_urn(type_: str, name: str) -> str:
+    """The URN of a component declared at the top of this stack's program."""
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
+
+def cache_data_arn(partition: str, region: str, rest_api_id: str, stage_name: str) -> str:
+    """The ARN FlushStageCache authorises against (DELETE .../cache/data)."""
+    return f"arn:{partition}:apigateway:{region}::/restapis/{rest_api_id}/stages/{stage_name}/cache/data"
+
+
+@dataclass(frozen=True)
 class LoaderArgs:
     """What the loader component needs."""
 
@@ -76,8 +132,14 @@ class LoaderArgs:
     """The DynamoDB table the loader writes."""
     table_arn: pulumi.Input[str]
     """The table's ARN, the only table the role may touch."""
+    publish_bucket_name: pulumi.Input[str]
+    """The bucket the loader publishes to (see PublishBucket)."""
+    publish_bucket_arn: pulumi.Input[str]
+    """Its ARN, for the role's grants on the published and private objects."""
     table_kms_key_arn: str | None = None
     """The table's customer-managed key, when it has one."""
+    api_cache: ApiCache | None = None
+    """The API stage whose cache the loader flushes after a load that changed data; None: no cache."""
     code_dir: Path = CODE_DIR
     """The directory whose Python files are the function's code."""
 
@@ -97,6 +159,15 @@ def package(code_dir: Path) -> pulumi.AssetArchive:
             f"{HANDLER} must be defined there"
         )
     return pulumi.AssetArchive(files)
+
+
+def powertools_layer_arn(region: pulumi.Input[str], mirror: str | None = None) -> pulumi.Output[str]:
+    """The Powertools layer version the function uses: the configured mirror, or AWS's public one."""
+    if mirror is not None:
+        return pulumi.Output.from_input(mirror)
+    # AWS publishes the layer from this account in every commercial region, by the same version.
+    layer = f"{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    return pulumi.Output.concat("arn:aws:lambda:", region, f":{POWERTOOLS_LAYER_ACCOUNT}:layer:{layer}")
 
 
 def s3_filter_value(value: str) -> str:
@@ -139,6 +210,10 @@ def environment(
         "WRITE_CONCURRENCY": str(WRITE_CONCURRENCY),
         "METRICS_NAMESPACE": METRICS_NAMESPACE,
         "METRICS_SERVICE": service,
+        **(
+            {"CACHE_REST_API_ID": args.api_cache.rest_api_id, "CACHE_STAGE_NAME": args.api_cache.stage_name}
+            if args.api_cache is not None else {}
+        ),
     }
     # Named in error messages only: S3 picks the key itself, from the object or the bucket default.
     if source.kms_key_arn:
@@ -186,6 +261,7 @@ def loader_policy(
     log_group_arn: pulumi.Input[str],
     failure_queue_arn: pulumi.Input[str],
     source_key_arn: str | None,
+    cache_data: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     """The loader role's inline policy: each statement names the exact ARNs it may touch."""
     published = lambda key: pulumi.Output.concat(publish_bucket_arn, "/", key)  # noqa: E731
@@ -243,6 +319,16 @@ def loader_policy(
     if publish.kms_key_arn:
         statements.append(
             s3_key_statement("EncryptPublishedThroughS3", WRITE_OBJECT_KEY_ACTIONS, publish.kms_key_arn, region)
+        )
+    if cache_data is not None:
+        statements.append(
+            {
+                # FlushStageCache, on this one stage's cache and nothing else.
+                "Sid": "FlushApiCache",
+                "Effect": "Allow",
+                "Action": "apigateway:DELETE",
+                "Resource": cache_data,
+            }
         )
     statements += [
         {
@@ -350,6 +436,88 @@ def _wildcard_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*")
 
 
+def private_bucket(name: str, bucket: str | None, version_days: int, parent: pulumi.Resource,
+                   moved_from: str | None = None, kms_key_arn: str | None = None) -> aws.s3.Bucket:
+    """A versioned, encrypted bucket that refuses public access and plain HTTP.
+
+    `moved_from` is the URN of the component these resources were children of before, kept as
+    their alias, so moving them to `parent` replaces nothing.
+    """
+    aliases = [pulumi.Alias(parent=moved_from)] if moved_from else None
+
+    def child(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, aliases=aliases, depends_on=list(depends_on) or None)
+
+    created = aws.s3.Bucket(name, bucket=bucket, opts=child())
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=created.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=child(),
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=created.id,
+        rules=[_default_encryption(kms_key_arn)],
+        opts=child(),
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=created.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child(),
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=created.id,
+        rules=[
+            {
+                "id": "expire-replaced-versions",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "noncurrent_version_expiration": {"noncurrent_days": version_days},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_DAYS},
+            }
+        ],
+        # Noncurrent-version rules act on a versioned bucket.
+        opts=child(versioning),
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=created.id,
+        policy=pulumi.Output.json_dumps(tls_only_bucket_policy(created.arn)),
+        # S3 rejects concurrent changes to one bucket's access settings.
+        opts=child(public_access),
+    )
+    return created
+
+
+class PublishBucket(pulumi.ComponentResource):
+    """The bucket the loader publishes to and the gateway serves from: created, or an existing one.
+
+    Its own component, declared before both, so the gateway (which the loader's cache flush
+    names) never waits on the loader.
+    """
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PublishBucketArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("data-api:index:PublishBucket", name, {}, opts)
+        if args.publish.bucket is None:
+            created = private_bucket(name, None, PUBLISHED_VERSION_DAYS, parent=self, moved_from=args.moved_from,
+                                     kms_key_arn=args.publish.kms_key_arn)
+            self.bucket_name, self.bucket_arn = created.bucket, created.arn
+        else:
+            partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
+            self.bucket_name = pulumi.Output.from_input(args.publish.bucket)
+            self.bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", self.bucket_name)
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
+
+
 # --------------------------------------------------------------------------------------------
 # The component
 # --------------------------------------------------------------------------------------------
@@ -366,12 +534,15 @@ class Loader(pulumi.ComponentResource):
     source_bucket_name: pulumi.Output[str]
     publish_bucket_name: pulumi.Output[str]
     publish_bucket_arn: pulumi.Output[str]
+    failure_queue_name: pulumi.Output[str]
+    metrics_service: str
     writer_role_arn: pulumi.Output[str] | None
+    stale_alarm: aws.cloudwatch.MetricAlarm
     alarms: list[aws.cloudwatch.MetricAlarm]
 
     def __init__(self, name: str, args: LoaderArgs, opts: pulumi.ResourceOptions | None = None):
         code = package(args.code_dir)
-        super().__init__("data-api:index:Loader", name, {}, opts)
+        super().__init__(LOADER_TYPE, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
@@ -382,8 +553,9 @@ class Loader(pulumi.ComponentResource):
         # ---- buckets -------------------------------------------------------------------------
         self.writer_role_arn = None
         if source.create_bucket:
-            source_bucket = self._private_bucket(
-                f"{name}-source", source.bucket, source.noncurrent_version_days, source.kms_key_arn
+            source_bucket = private_bucket(
+                f"{name}-source", source.bucket, source.noncurrent_version_days, parent=self,
+                kms_key_arn=source.kms_key_arn,
             )
             source_bucket_name, source_bucket_arn = source_bucket.bucket, source_bucket.arn
         else:
@@ -407,14 +579,8 @@ class Loader(pulumi.ComponentResource):
             )
             self.writer_role_arn = writer.arn
 
-        if args.publish.bucket is None:
-            publish_bucket = self._private_bucket(
-                f"{name}-publish", None, PUBLISHED_VERSION_DAYS, args.publish.kms_key_arn
-            )
-            publish_bucket_name, publish_bucket_arn = publish_bucket.bucket, publish_bucket.arn
-        else:
-            publish_bucket_name = pulumi.Output.from_input(args.publish.bucket)
-            publish_bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", publish_bucket_name)
+        publish_bucket_name = pulumi.Output.from_input(args.publish_bucket_name)
+        publish_bucket_arn = pulumi.Output.from_input(args.publish_bucket_arn)
 
         # ---- function ------------------------------------------------------------------------
         function_name = physical_name(name)
@@ -452,6 +618,9 @@ class Loader(pulumi.ComponentResource):
                     log_group_arn=log_group.arn,
                     failure_queue_arn=failure_queue.arn,
                     source_key_arn=source.kms_key_arn,
+                    cache_data=None if args.api_cache is None else pulumi.Output.all(
+                        partition, region, args.api_cache.rest_api_id
+                    ).apply(lambda v: cache_data_arn(v[0], v[1], v[2], args.api_cache.stage_name)),
                 )
             ),
             opts=child,
@@ -462,9 +631,10 @@ class Loader(pulumi.ComponentResource):
             description="Loads the source CSV into the table and publishes index.json and snapshot.json",
             role=role.arn,
             runtime=RUNTIME,
-            architectures=["arm64"],
+            architectures=[ARCHITECTURE],
             handler=HANDLER,
             code=code,
+            layers=[powertools_layer_arn(region, args.loader.powertools_layer_arn)],
             memory_size=args.loader.memory_mb,
             timeout=args.loader.timeout_seconds,
             # One load at a time: the lease guards correctness, this keeps drops queued, not racing.
@@ -553,9 +723,10 @@ class Loader(pulumi.ComponentResource):
             )
 
         # ---- alarms (no actions: the Alerts component's composite alarm notifies) -------------
+        self.stale_alarm = self._stale_alarm(name, function_name, args.freshness_hours)
         self.alarms = [
             self._failed_alarm(name, function_name),
-            self._stale_alarm(name, function_name, args.freshness_hours),
+            self.stale_alarm,
             self._queue_alarm(name, failure_queue),
         ]
 
@@ -564,6 +735,8 @@ class Loader(pulumi.ComponentResource):
         self.role_arn = role.arn
         self.failure_queue_url = failure_queue.url
         self.failure_queue_arn = failure_queue.arn
+        self.failure_queue_name = failure_queue.name
+        self.metrics_service = function_name
         self.source_bucket_name = source_bucket_name
         self.publish_bucket_name = publish_bucket_name
         self.publish_bucket_arn = publish_bucket_arn
@@ -577,57 +750,6 @@ class Loader(pulumi.ComponentResource):
                 "writer_role_arn": self.writer_role_arn,
             }
         )
-
-    def _private_bucket(
-        self, name: str, bucket: str | None, version_days: int, kms_key_arn: str | None
-    ) -> aws.s3.Bucket:
-        """A versioned, encrypted bucket that refuses public access and plain HTTP."""
-        child = pulumi.ResourceOptions(parent=self)
-        created = aws.s3.Bucket(name, bucket=bucket, opts=child)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=created.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=created.id,
-            rules=[_default_encryption(kms_key_arn)],
-            opts=child,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=created.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=created.id,
-            rules=[
-                {
-                    "id": "expire-replaced-versions",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": version_days},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_DAYS},
-                }
-            ],
-            # Noncurrent-version rules act on a versioned bucket.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=created.id,
-            policy=pulumi.Output.json_dumps(tls_only_bucket_policy(created.arn)),
-            # S3 rejects concurrent changes to one bucket's access settings.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
-        )
-        return created
 
     def _failed_alarm(self, name: str, function_name: str) -> aws.cloudwatch.MetricAlarm:
         """A load failed: the function errored (crash, timeout) or reported LoadFailed."""
@@ -653,8 +775,8 @@ class Loader(pulumi.ComponentResource):
                 "config and upload again."
             ),
             metric_queries=[
-                metric("errors", "AWS/Lambda", "Errors", {"FunctionName": function_name}),
-                metric("failed", METRICS_NAMESPACE, "LoadFailed", {"Service": function_name}),
+                metric("errors", LAMBDA_NAMESPACE, LAMBDA_ERRORS, {"FunctionName": function_name}),
+                metric("failed", METRICS_NAMESPACE, LOAD_FAILED, {METRICS_DIMENSION: function_name}),
                 {
                     # One alarm for both signals; retries of the same drop keep it in ALARM, not re-fire it.
                     "id": "failures",
@@ -681,8 +803,8 @@ class Loader(pulumi.ComponentResource):
                 "producer delivered the file, then the loader's log and failure queue."
             ),
             namespace=METRICS_NAMESPACE,
-            metric_name="LoadSucceeded",
-            dimensions={"Service": function_name},
+            metric_name=LOAD_SUCCEEDED,
+            dimensions={METRICS_DIMENSION: function_name},
             statistic="Sum",
             # Hourly sums, every one of them empty: one alarm period of `hours` would exceed what
             # CloudWatch evaluates, hourly periods reach 7 days.
@@ -705,8 +827,8 @@ class Loader(pulumi.ComponentResource):
                 "The loader's failure queue holds events that failed every retry or expired. Read "
                 "them, fix the cause, re-upload the file, then purge the queue to clear this alarm."
             ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
+            namespace=SQS_NAMESPACE,
+            metric_name=QUEUE_DEPTH,
             dimensions={"QueueName": queue.name},
             statistic="Maximum",
             period=FAILURE_PERIOD_SECONDS,

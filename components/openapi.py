@@ -141,6 +141,8 @@ class Backend:
     """The object key of snapshot.json."""
     credentials_role_arn: str
     """The role API Gateway assumes to call DynamoDB and S3."""
+    cache_item: bool = False
+    """The stage caches the item route, keyed by its path parameter."""
 
 
 def fill(template: str, **values: str) -> str:
@@ -213,6 +215,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
             "httpMethod": "POST",
             "uri": f"arn:{backend.partition}:apigateway:{backend.region}:dynamodb:action/GetItem",
             "credentials": backend.credentials_role_arn,
+            **({"cacheKeyParameters": [f"method.request.path.{column}"]} if backend.cache_item else {}),
             "passthroughBehavior": "when_no_templates",
             "requestTemplates": {
                 "application/json": fill(
@@ -534,6 +537,11 @@ def public_document(shape: ApiShape, base_url: str | None = None) -> dict[str, A
     if base_url:
         public["servers"] = [{"url": base_url.rstrip("/")}]
     return public
+
+
+def domain_base_url(host: str, stage_name: str) -> str:
+    """The base URL on a custom domain whose base path is the stage: `https://api.example.com/v1`."""
+    return f"https://{host}/{stage_name}"
 
 
 def canonical_json(doc: dict[str, Any]) -> str:

@@ -156,6 +156,8 @@ def loader_environment(config: StackConfig, names: StackNames) -> dict[str, str]
         freshness_hours=config.alerts.freshness_hours,
         table_name=names.table,
         table_arn="",
+        publish_bucket_name=names.publish_bucket,
+        publish_bucket_arn="",
         table_kms_key_arn=config.table.kms_key_arn,
     )
     variables = environment(args, names.table, names.publish_bucket, names.source_bucket, names.function_name)

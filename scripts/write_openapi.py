@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.config import PROJECT, ConfigError, parse_config  # noqa: E402
-from components.openapi import ApiShape, public_document  # noqa: E402
+from components.openapi import ApiShape, domain_base_url, public_document  # noqa: E402
 
 
 def project_settings(stack_file: Path) -> dict[str, Any]:
@@ -43,13 +43,17 @@ def build(stack: str, base_url: str | None, root: Path = ROOT) -> dict[str, Any]
                      partition_column=source.partition_column, stage_name=config.api.stage_name,
                      item_column=source.item_column, items_field=source.items_field,
                      column_types=dict(source.column_types))
+    if base_url is None and config.api.domain is not None:
+        # The stack file alone names the domain's URL; only the execute-api URL needs the deployed stack.
+        base_url = domain_base_url(config.api.domain.name, config.api.stage_name)
     return public_document(shape, base_url)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="the stack whose Pulumi.<stack>.yaml to read")
-    parser.add_argument("--base-url", help="the API's base URL (pulumi stack output apiBaseUrl)")
+    parser.add_argument("--base-url", help="the API's base URL (pulumi stack output apiBaseUrl); "
+                                           "default: the custom domain's, when the stack has one")
     parser.add_argument("--output", type=Path, help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:

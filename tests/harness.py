@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf.json_format import MessageToDict
 from pulumi.runtime.mocks import MockMonitor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,8 @@ class Declared:
     replace_on_changes: list[str]
     depends_on: list[str] = field(default_factory=list)
     """The URNs the program named in `depends_on`; `dependencies` adds what property references give."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Each alias as sent to the engine: `{"urn": ...}` or `{"spec": {"parentUrn": ...}}`."""
 
 
 @dataclass
@@ -162,6 +165,37 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:apigateway/usagePlan:UsagePlan":
             rid = hashlib.sha1(args.name.encode()).hexdigest()[:6]
             outputs = {"arn": f"arn:aws:apigateway:{r}::/usageplans/{rid}"}
+        elif typ == "aws:acm/certificate:Certificate":
+            host = args.inputs["domainName"]
+            token = hashlib.sha1(host.encode()).hexdigest()
+            rid = f"arn:aws:acm:{r}:{a}:certificate/{token[:8]}-{token[8:12]}-{token[12:16]}-{token[16:20]}-{token[20:32]}"
+            # As ACM answers a DNS-validated request: one CNAME to create per name.
+            outputs = {"arn": rid, "status": "PENDING_VALIDATION", "domainValidationOptions": [{
+                "domainName": host,
+                "resourceRecordName": f"_{token[:32]}.{host}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{token[8:40]}.validations.aws.",
+            }]}
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            rid = args.inputs["certificateArn"]
+        elif typ == "aws:route53/record:Record":
+            fqdn = str(args.inputs["name"]).rstrip(".")
+            rid = f"{args.inputs['zoneId']}_{fqdn}_{args.inputs['type']}"
+            outputs = {"fqdn": fqdn}
+        elif typ == "aws:apigateway/domainName:DomainName":
+            host = args.inputs["domainName"]
+            token = hashlib.sha1(host.encode()).hexdigest()[:10]
+            # Regional endpoints live in the region's API Gateway hosted zone (eu-west-1's and
+            # us-east-1's, as AWS lists them; others get a placeholder of the same shape).
+            zone = {"eu-west-1": "ZLY8HYME6SFDD", "us-east-1": "Z1UJRXOUMOOFQ8"}.get(r, "Z2OJLYMUO9EFXC")
+            outputs = {"arn": f"arn:aws:apigateway:{r}::/domainnames/{host}", "domainName": host,
+                       "regionalDomainName": f"d-{token}.execute-api.{r}.amazonaws.com",
+                       "regionalZoneId": zone}
+            rid = host
+        elif typ == "aws:cloudwatch/dashboard:Dashboard":
+            name = args.inputs["dashboardName"]
+            outputs = {"dashboardArn": f"arn:aws:cloudwatch::{a}:dashboard/{name}"}
+            rid = name
         elif typ.startswith("aws:") and "arn" not in args.inputs:
             outputs = {"arn": f"arn:aws:{service}:{r}:{a}:{kind.split(':')[0]}/{physical}"}
         return f"{rid}", {**args.inputs, **outputs}
@@ -224,6 +258,7 @@ class RecordingMonitor(MockMonitor):
                     replace_on_changes=list(request.replaceOnChanges),
                     depends_on=[self._urn_of(*named) for named in
                                 _explicit_dependencies.get((request.type, request.name), [])],
+                    aliases=[MessageToDict(alias) for alias in request.aliases],
                 )
             )
         return response

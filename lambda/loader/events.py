@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
+
 from loader.errors import EventError
 
 
@@ -95,20 +97,19 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
         raise EventError("the event's Records is not a list")
     created: list[ObjectCreated] = []
     skipped: list[Skipped] = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(S3Event({"Records": records}).records):
         # Another service's record has no `s3` part; skip it before reading one.
-        if isinstance(record, dict) and record.get("eventSource") not in (None, "aws:s3"):
+        if isinstance(record.raw_event, dict) and record.get("eventSource") not in (None, "aws:s3"):
             skipped.append(
                 Skipped(f"Records[{index}]", f"event source {record.get('eventSource')!r} is not aws:s3")
             )
             continue
         try:
             name = record.get("eventName", "")
-            s3 = record["s3"]
-            bucket = s3["bucket"]["name"]
-            obj = s3["object"]
+            bucket = record.s3.bucket.name
+            obj = record.s3.get_object
             # Notification keys are URL-encoded, with spaces as '+'.
-            key = unquote_plus(obj["key"])
+            key = unquote_plus(obj.key)
         except (AttributeError, KeyError, TypeError) as error:
             raise EventError(
                 f"Records[{index}] is not an S3 notification record (missing {error})"
@@ -120,9 +121,9 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
             ObjectCreated(
                 bucket=bucket,
                 key=key,
-                version_id=_version(obj.get("versionId")),
+                version_id=_version(obj.version_id),
                 sequencer=obj.get("sequencer") or None,
-                etag=obj.get("eTag") or None,
+                etag=obj.etag or None,
                 origin="s3",
             )
         )
@@ -130,19 +131,20 @@ def _notification_records(records: Any) -> tuple[list[ObjectCreated], list[Skipp
 
 
 def _eventbridge(event: dict[str, Any]) -> tuple[list[ObjectCreated], list[Skipped]]:
+    announced = S3EventBridgeNotificationEvent(event)
     try:
-        detail = event["detail"]
-        bucket = detail["bucket"]["name"]
-        obj = detail["object"]
-        # EventBridge carries the key as stored, not URL-encoded.
+        bucket = announced.detail.bucket.name
+        obj = announced.detail.object
+        # EventBridge carries the key as stored, not URL-encoded: read it raw (the data class's
+        # `key` would URL-decode it and turn a '+' in the name into a space).
         key = obj["key"]
-    except (KeyError, TypeError) as error:
+    except (AttributeError, KeyError, TypeError) as error:
         raise EventError(
             f"the EventBridge event's detail is not an S3 object event (missing {error})"
         ) from error
-    if event["detail-type"] != "Object Created":
+    if announced.detail_type != "Object Created":
         return [], [
-            Skipped(f"s3://{bucket}/{key}", f"detail-type {event['detail-type']!r} is not 'Object Created'")
+            Skipped(f"s3://{bucket}/{key}", f"detail-type {announced.detail_type!r} is not 'Object Created'")
         ]
     return [
         ObjectCreated(
@@ -150,7 +152,7 @@ def _eventbridge(event: dict[str, Any]) -> tuple[list[ObjectCreated], list[Skipp
             key=key,
             version_id=_version(obj.get("version-id")),
             sequencer=obj.get("sequencer") or None,
-            etag=obj.get("etag") or None,
+            etag=obj.etag or None,
             origin="eventbridge",
         )
     ], []

@@ -11,15 +11,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from loader import metrics, plan, published
+from loader import plan, published, telemetry
 from loader.dataset import Dataset, Schema, parse
 from loader.errors import LeaseHeld, StoreError
 from loader.events import ObjectCreated
 from loader.layout import EXPIRES_AT, SourceVersion, data_item, item_overhead
-from loader.logs import log
 from loader.plan import Entry, Manifest, ObjectPosition
 from loader.settings import Settings
 from loader.store import SourceObject, Store
+from loader.telemetry import log
 
 # A lease outlives its invocation by this much at most (the invocation's deadline plus this).
 LEASE_MARGIN_SECONDS = 10
@@ -57,6 +57,8 @@ class LoadResult:
     batch_requests: int = 0
     snapshot_bytes: int | None = None
     snapshot_published: bool = False
+    cache_flushed: bool | None = None
+    """Whether the API's cache was flushed; None when there is no cache or nothing changed."""
     duration_ms: int = 0
     error: str | None = None
 
@@ -70,6 +72,7 @@ class LoadResult:
             "batch_requests": "batchWriteRequests",
             "snapshot_bytes": "snapshotBytes",
             "snapshot_published": "snapshotPublished",
+            "cache_flushed": "cacheFlushed",
             "duration_ms": "durationMs",
         }
         return {names.get(name, name): value for name, value in asdict(self).items() if value is not None}
@@ -207,6 +210,7 @@ class Loader:
                 self._write_table(dataset, previous, changes, current, version, loaded_at, result)
             publish_snapshot()
         result.snapshot_published = snapshot.publish
+        self._flush_cache(result)
         index = published.index_body(settings.collection_name, current.entries, version, loaded_at)
         self.store.publish(
             keys.index, [index], len(index), published.CONTENT_TYPE, published.CACHE_CONTROL, {}
@@ -221,6 +225,25 @@ class Loader:
             }
         )
         result.outcome = SUCCEEDED
+
+    def _flush_cache(self, result: LoadResult) -> None:
+        """Drops the API's cached answers once a load has changed or deleted keys.
+
+        A failure is logged and counted, not raised: the data is written, and the cache's TTL
+        bounds how long the old answers are served.
+        """
+        settings = self.settings
+        if settings.cache_rest_api_id is None or not (result.keys_written or result.keys_deleted):
+            return
+        try:
+            self.store.flush_cache(settings.cache_rest_api_id, settings.cache_stage_name or "")
+        except StoreError as error:
+            result.cache_flushed = False
+            log.warning(
+                "the API cache was not flushed; cached answers stay until their TTL ends", error=str(error)
+            )
+            return
+        result.cache_flushed = True
 
     def _previous_manifest(self) -> Manifest:
         """The last load's manifest; rebuilt from a table scan when it cannot be read."""
@@ -391,16 +414,13 @@ class Loader:
                 "LoadSucceeded": 1,
                 "LoadFailed": 0,
             }
+            if result.cache_flushed is not None:
+                values["CacheFlushFailed"] = 0 if result.cache_flushed else 1
         else:
             log.error("load failed", **fields)
             values = {"LoadSucceeded": 0, "LoadFailed": 1}
         values["LoadDurationMs"] = result.duration_ms
-        settings = self.settings
-        metrics.emit(
-            metrics.emf_document(
-                settings.metrics_namespace, settings.metrics_service, values, int(self._clock() * 1000)
-            )
-        )
+        telemetry.publish_load_metrics(self.settings.metrics_namespace, self.settings.metrics_service, values)
 
 
 def _iso(epoch_seconds: float) -> str:

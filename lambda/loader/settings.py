@@ -56,6 +56,10 @@ class Settings:
     """The source objects' customer-managed KMS key, named when S3 denies a read."""
     publish_kms_key_arn: str | None = None
     """The published objects' customer-managed KMS key, named when S3 denies a write."""
+    cache_rest_api_id: str | None = None
+    """The REST API whose stage cache a load that changed data flushes; None: no cache."""
+    cache_stage_name: str | None = None
+    """That stage's name."""
 
     @property
     def prefix_mode(self) -> bool:
@@ -154,6 +158,10 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
     if items_field == partition:
         r.fail("ITEMS_FIELD", f"{items_field!r} is also PARTITION_COLUMN; they must differ")
     column_types = _column_types(r, environ.get("COLUMN_TYPES", ""), (partition, item))
+    cache_api, cache_stage = r.text("CACHE_REST_API_ID"), r.text("CACHE_STAGE_NAME")
+    if (cache_api is None) != (cache_stage is None):
+        missing = "CACHE_STAGE_NAME" if cache_stage is None else "CACHE_REST_API_ID"
+        r.fail(missing, "is required when the other of CACHE_REST_API_ID and CACHE_STAGE_NAME is set")
     settings = Settings(
         table_name=r.text("TABLE_NAME", required=True) or "",
         source_bucket=r.text("SOURCE_BUCKET", required=True) or "",
@@ -170,16 +178,26 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         max_delete_fraction=r.number("MAX_DELETE_FRACTION", 0.5, low=0.0, high=1.0, low_inclusive=False),
         lease_seconds=r.integer("LEASE_SECONDS", 960, low=30, high=86400),
         write_concurrency=r.integer("WRITE_CONCURRENCY", 4, low=1, high=64),
-        metrics_namespace=r.text("METRICS_NAMESPACE", "DataApi") or "DataApi",
-        metrics_service=(
-            r.text("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
-        ),
+        metrics_namespace=metrics_namespace_from(environ),
+        metrics_service=service_name_from(environ),
+        cache_rest_api_id=cache_api,
+        cache_stage_name=cache_stage,
         source_kms_key_arn=r.text("SOURCE_KMS_KEY_ARN"),
         publish_kms_key_arn=r.text("PUBLISH_KMS_KEY_ARN"),
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))
     return settings
+
+
+def metrics_namespace_from(environ: Mapping[str, str]) -> str:
+    """CloudWatch namespace of the loader's metrics."""
+    return environ.get("METRICS_NAMESPACE") or "DataApi"
+
+
+def service_name_from(environ: Mapping[str, str]) -> str:
+    """The loader's name in its log lines, traces and the metrics' `Service` dimension."""
+    return environ.get("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
 
 
 def _column_types(r: _Reader, raw: str, key_columns: tuple[str, str]) -> dict[str, str]:

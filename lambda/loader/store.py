@@ -214,12 +214,14 @@ class Store:
         max_attempts: int = MAX_ATTEMPTS,
         source_kms_key_arn: str | None = None,
         publish_kms_key_arn: str | None = None,
+        apigateway: Any = None,
     ):
         self.table_name = table_name
         self.publish_bucket = publish_bucket
         self.write_concurrency = write_concurrency
         self._s3 = s3
         self._dynamodb = dynamodb
+        self._apigateway = apigateway
         self._sleep = sleep
         self._jitter = jitter
         self.max_attempts = max_attempts
@@ -253,6 +255,26 @@ class Store:
             # the requests have fixed shapes, and DynamoDB still rejects a malformed one.
             self._dynamodb = boto3.client("dynamodb", config=self._config(parameter_validation=False))
         return self._dynamodb
+
+    @property
+    def apigateway(self) -> Any:
+        if self._apigateway is None:
+            self._apigateway = boto3.client("apigateway", config=self._config())
+        return self._apigateway
+
+    # ----------------------------------------------------------------------------------------
+    # API Gateway
+    # ----------------------------------------------------------------------------------------
+
+    def flush_cache(self, rest_api_id: str, stage_name: str) -> None:
+        """Drops every cached answer of the stage (FlushStageCache)."""
+        where = f"stage {stage_name} of REST API {rest_api_id}"
+        try:
+            self.apigateway.flush_stage_cache(restApiId=rest_api_id, stageName=stage_name)
+        except ClientError as error:
+            raise StoreError(f"flushing the cache of {where} failed: {_describe(error)}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"flushing the cache of {where} failed: {error}") from error
 
     # ----------------------------------------------------------------------------------------
     # S3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,10 @@ STAGE = "aws:apigateway/stage:Stage"
 USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 USAGE_PLAN_KEY = "aws:apigateway/usagePlanKey:UsagePlanKey"
 API_KEY = "aws:apigateway/apiKey:ApiKey"
+DOMAIN_NAME = "aws:apigateway/domainName:DomainName"
+DOMAIN_NAME_V2 = "aws:apigatewayv2/domainName:DomainName"
+# TLS_1_2, and API Gateway's enhanced policies, whose names start with the lowest version they allow.
+MODERN_TLS_POLICY = re.compile(r"^(TLS_1_2|SecurityPolicy_TLS1[23]_[A-Za-z0-9_]+)$")
 
 INTERNAL_PLAN_TAG = "data-api:plan"
 INTERNAL_PLAN_VALUE = "internal"
@@ -174,6 +179,22 @@ def _stage_tracing(args: ResourceValidationArgs, report_violation: ReportViolati
                          "in the stack file) to see where latency comes from.")
 
 
+def _domain_tls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == DOMAIN_NAME:
+        policy, setting = known(args.props, "securityPolicy"), "security_policy"
+    elif args.resource_type == DOMAIN_NAME_V2:
+        policy, setting = known(args.props, "domainNameConfiguration", "securityPolicy"), \
+            "domain_name_configuration.security_policy"
+    else:
+        return
+    if policy is MISSING:
+        report_violation(f"{display(args)} sets no TLS security policy, so API Gateway's default may accept "
+                         f"TLS 1.0: set {setting}='TLS_1_2'.")
+    elif not (isinstance(policy, str) and MODERN_TLS_POLICY.match(policy)):
+        report_violation(f"{display(args)} has security policy {policy!r}, which accepts TLS older than 1.2: "
+                         f"set {setting}='TLS_1_2'.")
+
+
 apigateway_methods_require_api_key = ResourceValidationPolicy(
     name="apigateway-methods-require-api-key",
     description=(
@@ -311,11 +332,19 @@ apigateway_single_internal_plan = StackValidationPolicy(
     validate=_single_internal_plan,
 )
 
+apigateway_domain_tls = ResourceValidationPolicy(
+    name="apigateway-domain-tls",
+    description="API Gateway custom domain names accept TLS 1.2 or newer only (security policy TLS_1_2).",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_domain_tls,
+)
+
 POLICIES = [
     apigateway_methods_require_api_key,
     apigateway_usage_plans_have_limits,
     apigateway_stage_access_logging,
     apigateway_stage_tracing,
+    apigateway_domain_tls,
 ]
 STACK_POLICIES = [
     apigateway_usage_plans_attached,

@@ -13,6 +13,7 @@ from components.loader import package
 from harness import ACCOUNT, ROOT, Program, policy_document, statement_pairs
 
 LOADER = "data-api:index:Loader"
+PUBLISH_BUCKET = "data-api:index:PublishBucket"
 FUNCTION = "aws:lambda/function:Function"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -79,8 +80,14 @@ def expected_loader_pairs(program: Program, source_objects: str, publish_bucket:
     }
 
 
+def publish_child(program: Program, type_: str, name: str):
+    found = [r for r in program.children_of(PUBLISH_BUCKET) if r.type == type_ and r.name == name]
+    assert len(found) == 1, f"expected one {type_} named {name!r} in the PublishBucket, found {len(found)}"
+    return found[0]
+
+
 def publish_bucket_name(program: Program) -> str:
-    return one_child(program, BUCKET, "loader-publish").outputs["bucket"]
+    return publish_child(program, BUCKET, "loader-publish").outputs["bucket"]
 
 
 def depends_on(resource, other) -> bool:
@@ -191,6 +198,45 @@ def test_function_runtime_architecture_and_limits(prod_program):
     assert inputs["reservedConcurrentExecutions"] == 1, function.urn
     assert inputs["tracingConfig"] == {"mode": "Active"}, function.urn
     assert inputs["role"] == one_child(prod_program, ROLE, "loader-role").outputs["arn"], function.urn
+
+
+# Powertools for AWS Lambda (Python) 3.22.0's public layer for Python 3.13 on arm64, as its docs list it.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:25"
+
+
+def test_function_has_the_public_powertools_layer_of_its_region(prod_program, program_with):
+    function = one_child(prod_program, FUNCTION)
+    assert function.inputs["layers"] == [POWERTOOLS_LAYER.format(region=REGION)], function.urn
+    sydney = one_child(program_with(lambda c: c.update({"aws:region": "ap-southeast-2"})), FUNCTION)
+    assert sydney.inputs["layers"] == [POWERTOOLS_LAYER.format(region="ap-southeast-2")], sydney.urn
+
+
+def test_the_powertools_layer_matches_the_functions_runtime_and_architecture(prod_program):
+    function = one_child(prod_program, FUNCTION)
+    (layer,) = function.inputs["layers"]
+    name = layer.split(":")[6]
+    python = function.inputs["runtime"].replace(".", "")
+    (architecture,) = function.inputs["architectures"]
+    assert name == f"AWSLambdaPowertoolsPythonV3-{python}-{architecture}", f"{function.urn}: {layer}"
+
+
+def test_the_tests_pin_the_release_the_layer_carries():
+    from importlib.metadata import version
+
+    from components.loader import POWERTOOLS_RELEASE
+
+    pins = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    locks = (ROOT / "constraints.txt").read_text().splitlines()
+    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_RELEASE}" in pins, "requirements-dev.txt"
+    assert f"aws_lambda_powertools=={POWERTOOLS_RELEASE}" in locks, "constraints.txt"
+    assert version("aws-lambda-powertools") == POWERTOOLS_RELEASE, "the virtualenv's Powertools"
+
+
+def test_a_mirrored_powertools_layer_replaces_the_public_one(program_with):
+    mirror = "arn:aws:lambda:eu-west-1:111122223333:layer:powertools-python313-arm64:7"
+    program = program_with(lambda c: c["data-api:loader"].update(powertoolsLayerArn=mirror))
+    function = one_child(program, FUNCTION)
+    assert function.inputs["layers"] == [mirror], function.urn
 
 
 def test_memory_and_timeout_follow_config(program_with):
@@ -392,10 +438,17 @@ def test_eventbridge_mode_on_a_created_bucket_turns_delivery_on(program_with):
 # --------------------------------------------------------------------------------------------
 
 
+def created_bucket(program: Program, bucket_name: str):
+    owner = PUBLISH_BUCKET if bucket_name == "loader-publish" else LOADER
+    found = [r for r in program.children_of(owner) if r.type == BUCKET and r.name == bucket_name]
+    assert len(found) == 1, f"expected one bucket {bucket_name!r} under {owner}, found {len(found)}"
+    return found[0]
+
+
 def bucket_settings(program: Program, bucket_name: str) -> dict[str, object]:
-    bucket = one_child(program, BUCKET, bucket_name)
+    bucket = created_bucket(program, bucket_name)
     settings = {}
-    for resource in program.children_of(LOADER):
+    for resource in [*program.children_of(LOADER), *program.children_of(PUBLISH_BUCKET)]:
         if resource.name.startswith(f"{bucket_name}-") and resource.inputs.get("bucket") == bucket.outputs["bucket"]:
             settings[resource.type.split(":")[-1]] = resource
     return settings
@@ -403,7 +456,7 @@ def bucket_settings(program: Program, bucket_name: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("bucket_name,version_days", [("loader-source", 30), ("loader-publish", 30)])
 def test_created_buckets_are_private_versioned_encrypted_and_tls_only(dev_program, bucket_name, version_days):
-    bucket = one_child(dev_program, BUCKET, bucket_name)
+    bucket = created_bucket(dev_program, bucket_name)
     settings = bucket_settings(dev_program, bucket_name)
     assert set(settings) == {
         "BucketVersioning", "BucketServerSideEncryptionConfiguration", "BucketPublicAccessBlock",
@@ -458,7 +511,8 @@ def test_writer_role_may_only_put_the_source_object(dev_program):
 
 
 def test_existing_bucket_gets_no_bucket_settings_and_no_writer(prod_program):
-    assert [r.name for r in loader_children(prod_program, BUCKET)] == ["loader-publish"]
+    assert [r.name for r in loader_children(prod_program, BUCKET)] == []
+    assert [r.name for r in prod_program.children_of(PUBLISH_BUCKET) if r.type == BUCKET] == ["loader-publish"]
     assert [r.name for r in loader_children(prod_program, ROLE)] == ["loader-role"]
     assert "sourceWriterRoleArn" not in prod_program.exports
 
@@ -466,6 +520,7 @@ def test_existing_bucket_gets_no_bucket_settings_and_no_writer(prod_program):
 def test_configured_publish_bucket_is_used_not_created(program_with):
     program = program_with(lambda c: c.update({"data-api:publish": {"bucket": "acme-published", "prefix": "v1/"}}))
     assert not loader_children(program, BUCKET), "an existing publish bucket is not declared"
+    assert not program.children_of(PUBLISH_BUCKET), "an existing publish bucket gets no settings either"
     policy = loader_policy(program)
     pairs = statement_pairs(policy.inputs["policy"])
     assert ("s3:PutObject", "arn:aws:s3:::acme-published/v1/index.json") in pairs, policy.urn
@@ -584,6 +639,39 @@ def test_outputs_are_exported(prod_program):
 def test_every_loader_resource_is_a_child_of_the_component(prod_program):
     loader = prod_program.one(LOADER)
     for resource in prod_program.resources:
-        if resource.name.startswith("loader-"):
+        if resource.name.startswith("loader-") and not resource.name.startswith("loader-publish"):
             assert resource.parent == loader.urn, f"{resource.urn} is not parented to {loader.urn}"
+
+
+def test_the_publish_bucket_is_declared_before_the_gateway_and_the_loader(prod_program):
+    order = [r.type for r in prod_program.resources]
+    first = order.index(PUBLISH_BUCKET)
+    assert first < order.index("data-api:index:Gateway") < order.index(LOADER), order
+
+
+def test_moved_publish_bucket_resources_keep_their_urns_under_the_loader(dev_program):
+    # They were children of the Loader: each alias names the URN they had there, so `pulumi up`
+    # moves them instead of replacing the bucket (and every object published in it).
+    loader = dev_program.one(LOADER)
+    component = dev_program.one(PUBLISH_BUCKET)
+    moved = dev_program.children_of(PUBLISH_BUCKET)
+    assert {r.name for r in moved} == {
+        "loader-publish", "loader-publish-versioning", "loader-publish-encryption",
+        "loader-publish-public-access", "loader-publish-lifecycle", "loader-publish-policy",
+    }, [r.urn for r in moved]
+    # The mock engine puts the root stack's type in a top-level URN; the Pulumi engine does not.
+    engine_loader_urn = loader.urn.replace("::pulumi:pulumi:Stack$", "::")
+    assert engine_loader_urn == "urn:pulumi:dev::data-api::data-api:index:Loader::loader"
+    for resource in moved:
+        assert resource.parent == component.urn, resource.urn
+        parents = [alias["spec"].get("parentUrn") for alias in resource.aliases if "spec" in alias
+                   and not alias["spec"].get("name") and not alias["spec"].get("type")]
+        assert parents == [engine_loader_urn], f"{resource.urn}: aliases {resource.aliases}"
+
+
+def test_source_bucket_resources_stay_where_they_were(dev_program):
+    source = [r for r in dev_program.children_of(LOADER) if r.name.startswith("loader-source")]
+    assert len(source) == 6, [r.urn for r in source]
+    for resource in source:
+        assert [a for a in resource.aliases if a.get("spec", {}).get("parentUrn")] == [], resource.urn
 

@@ -52,10 +52,18 @@ def test_defaults_fill_everything_optional():
     assert config.publish.index_key == "published/index.json"
     assert config.publish.snapshot_key == "published/snapshot.json"
     assert config.loader.max_delete_fraction == 0.5
+    assert config.loader.powertools_layer_arn is None, "loader.powertoolsLayerArn: the public layer"
     assert (config.api.collection, config.api.stage_name, config.api.endpoint_type) == (
         "departments", "v1", "REGIONAL")
     assert config.api.manage_account_log_role is False
     assert config.customers == () and config.internal_keys == ()
+
+
+def test_a_mirrored_powertools_layer_is_kept_as_given():
+    raw = prod_raw()
+    mirror = "arn:aws:lambda:eu-west-1:111122223333:layer:powertools-python313-arm64:7"
+    raw["loader"]["powertoolsLayerArn"] = mirror
+    assert parse_config(raw, STACK_FILE).loader.powertools_layer_arn == mirror, "loader.powertoolsLayerArn"
 
 
 def test_values_written_as_text_are_coerced():
@@ -202,6 +210,19 @@ CASES = {
     "loader timeout beyond lambda's limit": (
         lambda raw: raw["loader"].update(timeout=1200),
         "loader.timeout: 1200 is out of range; allowed: 10 to 900 (edit Pulumi.prod.yaml)",
+    ),
+    "powertools layer not a layer version": (
+        lambda raw: raw["loader"].update(
+            powertoolsLayerArn="arn:aws:lambda:eu-west-1:111122223333:layer:AWSLambdaPowertoolsPythonV3-python313-arm64"
+        ),
+        "loader.powertoolsLayerArn: 'arn:aws:lambda:eu-west-1:111122223333:layer:"
+        "AWSLambdaPowertoolsPythonV3-python313-arm64' is not allowed; use a Lambda layer version ARN, "
+        "arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION (edit Pulumi.prod.yaml)",
+    ),
+    "powertools layer not an arn": (
+        lambda raw: raw["loader"].update(powertoolsLayerArn="AWSLambdaPowertoolsPythonV3:25"),
+        "loader.powertoolsLayerArn: 'AWSLambdaPowertoolsPythonV3:25' is not allowed; use a Lambda layer "
+        "version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION (edit Pulumi.prod.yaml)",
     ),
     "delete fraction above one": (
         lambda raw: raw["loader"].update(maxDeleteFraction=1.5),

@@ -57,3 +57,15 @@ def test_a_bad_stack_file_fails_with_its_config_path(tmp_path):
     with pytest.raises(ConfigError) as caught:
         write_openapi.build("bad", None, root=tmp_path)
     assert "source.key: is required" in str(caught.value) and "(edit Pulumi.bad.yaml)" in str(caught.value)
+
+
+def test_a_stack_with_a_custom_domain_names_it_as_the_server(tmp_path):
+    (tmp_path / "Pulumi.branded.yaml").write_text(
+        "config:\n"
+        "  data-api:source:\n    bucket: some-bucket\n    key: staff.csv\n"
+        "  data-api:api:\n    stageName: v2\n    domain:\n      name: api.example.com\n"
+        "      hostedZoneId: Z0123456789ABC\n"
+    )
+    assert write_openapi.build("branded", None, root=tmp_path)["servers"] == [{"url": "https://api.example.com/v2"}]
+    given = write_openapi.build("branded", BASE_URL, root=tmp_path)
+    assert given["servers"] == [{"url": BASE_URL}], "an explicit --base-url wins"

@@ -44,6 +44,14 @@ def fake_aws_environment(patch: pytest.MonkeyPatch) -> None:
         patch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def warm_container(monkeypatch):
+    """Each test invokes a warm container (no cold start metric) unless it makes a cold one itself."""
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setattr(cold_start, "is_cold_start", False)
+
+
 @pytest.fixture(scope="session")
 def aws_clients():
     """S3 and DynamoDB clients, created once (creating a client costs a tenth of a second)."""

@@ -34,10 +34,13 @@ EMPLOYEES = (
 
 @dataclass
 class LambdaContext:
-    """Stands in for the Lambda context object."""
+    """Stands in for the Lambda context object (the attributes Powertools and the loader read)."""
 
     aws_request_id: str = "11111111-2222-3333-4444-555555555555"
     remaining_ms: int = 300_000
+    function_name: str = "data-api-test-loader"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:data-api-test-loader"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from loader_support import (
@@ -22,7 +23,7 @@ from loader_support import (
 
 import handler
 from loader.errors import EventError, SettingsError
-from loader.metrics import UNITS
+from loader.telemetry import SERVICE, UNITS
 
 
 @pytest.fixture
@@ -109,18 +110,23 @@ def test_prefix_mode_loads_a_key_that_s3_sent_url_encoded(deployed, monkeypatch)
 
 def test_objects_that_are_not_the_source_are_ignored_with_a_log_line(deployed, capsys):
     event = upload(deployed, EMPLOYEES, key="exports/other.csv")
-    assert handler.handler(event, LambdaContext()) == {"loads": []}
-    lines = stdout_lines(capsys.readouterr().out)
-    assert lines == [
-        {
-            **{k: lines[0][k] for k in ("timestamp",)},
-            "level": "INFO",
-            "logger": "loader",
-            "message": "object ignored",
-            "object": f"s3://{SOURCE_BUCKET}/exports/other.csv",
-            "reason": f"key 'exports/other.csv' is not the source key '{SOURCE_KEY}'",
-        }
-    ]
+    context = LambdaContext()
+    assert handler.handler(event, context) == {"loads": []}
+    [line] = stdout_lines(capsys.readouterr().out)
+    assert {key: line.get(key) for key in ("level", "logger", "message", "object", "reason")} == {
+        "level": "INFO",
+        "logger": "loader",
+        "message": "object ignored",
+        "object": f"s3://{SOURCE_BUCKET}/exports/other.csv",
+        "reason": f"key 'exports/other.csv' is not the source key '{SOURCE_KEY}'",
+    }
+    # Powertools' keys: the service, and the invocation from the Lambda context.
+    assert (line["service"], line["function_request_id"], line["function_name"]) == (
+        SERVICE,
+        context.aws_request_id,
+        context.function_name,
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"]), line["timestamp"]
     assert documents(deployed) == {}
 
 
@@ -175,10 +181,15 @@ def test_every_stdout_line_is_json_and_every_metrics_line_is_valid_emf(harness_f
         directive = document["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == "DataApi" and directive["Dimensions"] == [["Service"]]
         assert document["Service"] == "data-api-prod-loader"
-        assert {m["Name"] for m in directive["Metrics"]} <= set(UNITS)
-    assert [(d["LoadSucceeded"], d["LoadFailed"]) for d in emf] == [(1, 0), (1, 0), (0, 1), (1, 0)]
-    assert [d.get("KeysWritten") for d in emf] == [3, 1, None, 1]
-    assert all(isinstance(d["LoadDurationMs"], int) for d in emf)
+        assert {m["Name"]: m["Unit"] for m in directive["Metrics"]}.items() <= UNITS.items()
+    assert [(d["LoadSucceeded"], d["LoadFailed"]) for d in emf] == [
+        ([1], [0]),
+        ([1], [0]),
+        ([0], [1]),
+        ([1], [0]),
+    ], "Powertools prints each value as a list of one"
+    assert [d.get("KeysWritten") for d in emf] == [[3], [1], None, [1]]
+    assert all(len(d["LoadDurationMs"]) == 1 and d["LoadDurationMs"][0] >= 0 for d in emf)
     for summary in summaries:
         assert {
             "source",

@@ -185,7 +185,7 @@ def test_an_invalid_file_leaves_table_and_published_objects_byte_for_byte_unchan
     assert len(failures) == 1 and failures[0]["error"] == str(
         raised.value
     ), f"{name}: the reason is logged once"
-    assert [line["LoadFailed"] for line in lines if "_aws" in line] == [1], name
+    assert [line["LoadFailed"] for line in lines if "_aws" in line] == [[1]], name
     assert harness.calls["BatchWriteItem"] == 1, f"{name}: only the first, valid load wrote data"
 
 

@@ -1,17 +1,14 @@
-"""Ordering, diffing, the deletion guard, manifests, published objects and EMF, without AWS."""
+"""Ordering, diffing, the deletion guard, manifests and published objects, without AWS."""
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from loader_support import emf_problems
 
-from loader import metrics, published
+from loader import published
 from loader.dataset import Document
 from loader.errors import LoaderError, MassDeletionRefused
 from loader.layout import SourceVersion
@@ -278,42 +275,3 @@ def test_the_fingerprint_names_the_data_and_the_collection():
     assert published.fingerprint("departments", base) != published.fingerprint(
         "departments", {"a": entry("h1")}
     )
-
-
-def test_an_emf_document_is_valid_emf_and_prints_as_one_raw_line():
-    values = {
-        "RowsLoaded": 3,
-        "KeysWritten": 2,
-        "KeysUnchanged": 1,
-        "KeysDeleted": 0,
-        "LoadSucceeded": 1,
-        "LoadFailed": 0,
-        "LoadDurationMs": 120,
-    }
-    document = metrics.emf_document("DataApi", "data-api-prod-loader", values, 1_700_000_000_000)
-    assert emf_problems(document) == []
-    out = io.StringIO()
-    with redirect_stdout(out):
-        metrics.emit(document)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0]) == document
-    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Service"]]
-    assert {m["Name"]: m["Unit"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}[
-        "LoadDurationMs"
-    ] == "Milliseconds"
-
-
-def test_the_emf_checker_itself_rejects_broken_documents():
-    good = metrics.emf_document("DataApi", "svc", {"LoadFailed": 1}, 1)
-    no_value = json.loads(json.dumps(good))
-    del no_value["LoadFailed"]
-    no_dimension = json.loads(json.dumps(good))
-    del no_dimension["Service"]
-    assert emf_problems(no_value) == ["metric 'LoadFailed' has no numeric value at the root"]
-    assert emf_problems(no_dimension) == ["dimension 'Service' has no string value at the root"]
-    assert emf_problems({"message": json.dumps(good)}) == ["_aws is missing or not an object"]
-
-
-def test_an_unknown_metric_name_is_refused():
-    with pytest.raises(ValueError, match="unknown metrics"):
-        metrics.emf_document("DataApi", "svc", {"RowsLodaed": 1}, 1)

@@ -102,7 +102,7 @@ def test_when_retries_run_out_the_load_fails_loudly_and_is_redone_on_retry(harne
     assert "_loader#marker" not in harness.items(), "a failed load is not marked as loaded"
     assert json.loads(harness.object(MANIFEST))["status"] == "pending"
     lines = stdout_lines(capsys.readouterr().out)
-    assert [line["LoadFailed"] for line in lines if "_aws" in line] == [1]
+    assert [line["LoadFailed"] for line in lines if "_aws" in line] == [[1]]
 
     harness.invoke(event)  # the same event, redelivered: now it goes through
     assert_table_holds(harness, departments_csv(3))

@@ -11,6 +11,7 @@ from rule_checks import UNKNOWN, Declared, check, check_stack
 
 from rules.apigateway import (
     apigateway_api_keys_in_usage_plans,
+    apigateway_domain_tls,
     apigateway_methods_require_api_key,
     apigateway_single_internal_plan,
     apigateway_stage_access_logging,
@@ -297,3 +298,44 @@ def test_stack_rules_pass_an_empty_stack():
     for policy in (apigateway_usage_plans_attached, apigateway_stages_have_usage_plans,
                    apigateway_api_keys_in_usage_plans, apigateway_single_internal_plan):
         assert check_stack(policy, []) == [], policy.name
+
+
+# ---- apigateway-domain-tls ---------------------------------------------------------------------
+
+DOMAIN_NAME = "aws:apigateway/domainName:DomainName"
+DOMAIN_NAME_V2 = "aws:apigatewayv2/domainName:DomainName"
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/1bc412bb-0896-4091-0fc9-d31961ec226b"
+
+
+def rest_domain(**props) -> dict:
+    return {"domainName": "api.example.com", "regionalCertificateArn": CERTIFICATE,
+            "endpointConfiguration": {"types": "REGIONAL"}, **props}
+
+
+@pytest.mark.parametrize("policy", ["TLS_1_2", "SecurityPolicy_TLS13_1_3_2025_09", "SecurityPolicy_TLS12_PFS_2025_EDGE"])
+def test_a_domain_on_tls_1_2_or_newer_passes(policy):
+    assert check(apigateway_domain_tls, DOMAIN_NAME, rest_domain(securityPolicy=policy)).violations == []
+    v2 = {"domainName": "api.example.com",
+          "domainNameConfiguration": {"certificateArn": CERTIFICATE, "endpointType": "REGIONAL",
+                                      "securityPolicy": policy}}
+    assert check(apigateway_domain_tls, DOMAIN_NAME_V2, v2).violations == []
+
+
+def test_a_domain_on_tls_1_0_fails_naming_it_and_the_fix():
+    outcome = check(apigateway_domain_tls, DOMAIN_NAME, rest_domain(securityPolicy="TLS_1_0"), name="legacy-domain")
+    assert len(outcome.violations) == 1, outcome
+    assert "'legacy-domain'" in outcome.violations[0] and "'TLS_1_0'" in outcome.violations[0], outcome
+    assert "security_policy='TLS_1_2'" in outcome.violations[0], outcome
+
+
+def test_a_domain_without_a_security_policy_fails():
+    outcome = check(apigateway_domain_tls, DOMAIN_NAME, rest_domain(), name="default-domain")
+    assert len(outcome.violations) == 1 and "sets no TLS security policy" in outcome.violations[0], outcome
+    v2 = check(apigateway_domain_tls, DOMAIN_NAME_V2, {"domainName": "api.example.com"}, name="v2-domain")
+    assert len(v2.violations) == 1 and "domain_name_configuration.security_policy" in v2.violations[0], v2
+
+
+def test_an_unknown_security_policy_is_deferred_and_other_types_are_ignored():
+    outcome = check(apigateway_domain_tls, DOMAIN_NAME, rest_domain(securityPolicy=UNKNOWN))
+    assert outcome.violations == [] and outcome.deferred, outcome
+    assert check(apigateway_domain_tls, STAGE, {"stageName": "v1"}).violations == []

@@ -39,6 +39,7 @@ EXPECTED = {
     "apigateway-usage-plans-have-limits": ("mandatory", "plan-no-quota"),
     "apigateway-stage-access-logging": ("mandatory", "stage-unlogged"),
     "apigateway-stage-tracing": ("advisory", "stage-untraced"),
+    "apigateway-domain-tls": ("mandatory", "domain-tls-1-0"),
     "lambda-permission-scoped": ("mandatory", "invoke-from-uploads"),
     "lambda-supported-runtime": ("mandatory", "legacy"),
     "lambda-reserved-concurrency": ("advisory", "unreserved"),
@@ -209,3 +210,15 @@ def test_the_pack_stays_up_for_the_whole_session(policy_packs, noncompliant):
     for declared_stack, pack in policy_packs._running.items():
         assert pack.process.poll() is None, f"pack for {declared_stack} exited:\n{pack.stderr()}"
 
+
+
+def test_a_stack_with_a_domain_and_a_cache_passes(policy_packs):
+    config = copy.deepcopy(stack_config(ROOT / "Pulumi.prod.yaml"))
+    config["data-api:api"] = {**config.get("data-api:api", {}),
+                              "domain": {"name": "api.example.com", "hostedZoneId": "Z0123456789ABC"},
+                              "cache": {"sizeGb": "0.5", "ttlSeconds": 300}}
+    declared = declare(config, stack="prod")
+    types = {r.request.type for r in declared.registrations}
+    assert {"aws:apigateway/domainName:DomainName", "aws:acm/certificate:Certificate"} <= types, types
+    diagnostics = policy_packs.analyze(declared)
+    assert mandatory(diagnostics) == [], report(diagnostics)
