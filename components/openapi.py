@@ -43,7 +43,9 @@ S3_OTHER_ERROR = r"3(0[0-35-9]|[1-9]\d)|4(0[0-25-9]|[1-9]\d)|5\d{2}"
 # A path segment whose percent-escapes decode to well-formed UTF-8 (RFC 3629: no overlong forms, no
 # surrogates); any other character stands for itself. Java's String.matches and Python's
 # re.fullmatch read it alike; it holds no `$`, `#`, quote or backslash, so it sits in a Velocity
-# string literal as it is.
+# string literal as it is. The star is possessive: Java repeats a possessive group in a loop, where a
+# greedy one recurses once per character and a long segment could overflow the stack (a 500). At
+# most one alternative matches at any position, so nothing is lost by never backtracking.
 _HEX = "[0-9A-Fa-f]"
 _TAIL = f"%[89ABab]{_HEX}"
 UTF8_ESCAPES = (
@@ -58,7 +60,7 @@ UTF8_ESCAPES = (
     f"%[Ff][1-3]{_TAIL}{_TAIL}{_TAIL}",
     f"%[Ff]4%8{_HEX}{_TAIL}{_TAIL}",
 )
-WELL_FORMED_SEGMENT = "(?:[^%]|" + "|".join(UTF8_ESCAPES) + ")*"
+WELL_FORMED_SEGMENT = "(?:[^%]|" + "|".join(UTF8_ESCAPES) + ")*+"
 # DynamoDB's message for a partition key over its 2048-byte limit ("...limit of2048 bytes").
 KEY_TOO_LONG = "Size of hashkey has exceeded the maximum size limit of"
 

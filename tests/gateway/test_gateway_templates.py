@@ -431,6 +431,16 @@ def test_every_key_a_client_encodes_passes_the_check(key):
     assert re.fullmatch(openapi.WELL_FORMED_SEGMENT, encode_uri_component(key)), key
 
 
+def test_the_check_repeats_possessively_and_reads_a_segment_at_api_gateways_url_limit(published, gateway):
+    # A greedy group star recurses per character in Java's regex engine; a possessive one loops.
+    assert openapi.WELL_FORMED_SEGMENT.endswith(")*+")
+    long_key = "é" * 1300  # 7,800 characters once encoded, near API Gateway's 8,192-byte URL limit
+    response = get_item(gateway, long_key)
+    assert json.loads(gateway.last.request_body)["Key"]["pk"]["S"] == long_key
+    assert response.status == 404, response.body
+    assert gateway.get(ITEM, {"department": encode_uri_component(long_key) + "%"}).status == 400
+
+
 def test_malformed_keys_cannot_trip_the_5xx_alarm(store, prod_program):
     # The stack's own document and alarm: the alarm averages 5XXError, which counts 5xx answers only.
     alarm = prod_program.one("aws:cloudwatch/metricAlarm:MetricAlarm", "api-5xx-alarm")
