@@ -49,6 +49,7 @@ EXPECTED = {
     "apigateway-usage-plans-attached": ("mandatory", "plan-unattached"),
     "apigateway-stages-have-usage-plans": ("mandatory", "stage-orphan"),
     "apigateway-api-keys-in-usage-plans": ("mandatory", "key-orphan"),
+    "apigateway-api-key-one-plan-per-stage": ("mandatory", "key-two-plans"),
     "apigateway-single-internal-plan": ("mandatory", None),
     "lambda-failure-destination": ("mandatory", "fragile"),
     "s3-public-access-blocked": ("mandatory", "public-bucket"),
@@ -139,6 +140,18 @@ def test_buckets_under_customer_managed_keys_pass(policy_packs, base):
     policies = declared.program.of_type("aws:iam/rolePolicy:RolePolicy")
     granted = [p.name for p in policies if "s3." in p.inputs["policy"] and "kms:ViaService" in p.inputs["policy"]]
     assert {"loader-policy", "api-role-policy"} <= set(granted), granted
+    diagnostics = policy_packs.analyze(declared)
+    assert mandatory(diagnostics) == [], report(diagnostics)
+
+
+def test_a_stack_rotating_keys_passes(policy_packs):
+    config = copy.deepcopy(stack_config(ROOT / "Pulumi.prod.yaml"))
+    config["data-api:customers"][0]["keys"] = [{"id": "default", "expires": "2020-01-31"}, {"id": "k2020-02"},
+                                               {"id": "migrated", "value": "a-migrated-token-0123456789"}]
+    config["data-api:internalKeys"][0] = {"name": "dashboard", "value": "dashboard-token-0123456789"}
+    declared = declare(config, stack="prod")
+    keys = [r for r in declared.registrations if r.request.type == "aws:apigateway/apiKey:ApiKey"]
+    assert len(keys) == 8, "globex's three keys, three other customers' and two internal keys reach the pack"
     diagnostics = policy_packs.analyze(declared)
     assert mandatory(diagnostics) == [], report(diagnostics)
 
