@@ -31,22 +31,17 @@ NOW = 1_700_000_000
 SCHEMA = Schema("department", "employee", "employees", {"salary": "integer"})
 
 
-def record_get_items(aws) -> list[dict]:
-    """Every GetItem request the loader's DynamoDB client sends from now on, as sent."""
+@pytest.fixture
+def get_items(aws):
+    """Every GetItem request the loader's DynamoDB client sends during the test, as sent."""
     requests: list[dict] = []
 
     def keep(params, **_):
         requests.append(dict(params))
 
     aws.dynamodb.meta.events.register("provide-client-params.dynamodb.GetItem", keep)
-    return requests
-
-
-@pytest.fixture
-def get_items(aws):
-    requests = record_get_items(aws)
     yield requests
-    aws.dynamodb.meta.events.unregister("provide-client-params.dynamodb.GetItem")
+    aws.dynamodb.meta.events.unregister("provide-client-params.dynamodb.GetItem", keep)
 
 
 def reads_of(requests: list[dict], key: str) -> list[dict]:
