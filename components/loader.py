@@ -246,7 +246,9 @@ def s3_key_statement(sid: str, actions: tuple[str, ...], key_arn: str,
         "Effect": "Allow",
         "Action": list(actions),
         "Resource": key_arn,
-        "Condition": {"StringEquals": {"kms:ViaService": pulumi.Output.concat("s3.", region, ".amazonaws.com")}},
+        "Condition": {
+            "StringEquals": {"kms:ViaService": pulumi.Output.concat("s3.", region, ".amazonaws.com")}
+        },
     }
 
 
@@ -315,7 +317,9 @@ def loader_policy(
             }
         )
     if source_key_arn:
-        statements.append(s3_key_statement("DecryptSourceThroughS3", READ_OBJECT_KEY_ACTIONS, source_key_arn, region))
+        statements.append(
+            s3_key_statement("DecryptSourceThroughS3", READ_OBJECT_KEY_ACTIONS, source_key_arn, region)
+        )
     if publish.kms_key_arn:
         statements.append(
             s3_key_statement("EncryptPublishedThroughS3", WRITE_OBJECT_KEY_ACTIONS, publish.kms_key_arn, region)
@@ -385,7 +389,9 @@ def writer_policy(
     ]
     if source_key_arn:
         # The bucket encrypts uploads with this key by default: no upload goes through without it.
-        statements.append(s3_key_statement("EncryptSourceThroughS3", WRITE_OBJECT_KEY_ACTIONS, source_key_arn, region))
+        statements.append(
+            s3_key_statement("EncryptSourceThroughS3", WRITE_OBJECT_KEY_ACTIONS, source_key_arn, region)
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -370,7 +370,8 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
 # A declared column's JSON type, and the value its example shows.
 COLUMN_EXAMPLES: dict[str, Any] = {"integer": 42, "number": 2.5, "boolean": True, "string": "text"}
 EXAMPLE_TIME = "2026-01-05T06:00:00.000Z"
-EXAMPLE_SOURCE = {"bucket": "producer-exports", "key": "exports/data.csv", "version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"}
+EXAMPLE_SOURCE = {"bucket": "producer-exports", "key": "exports/data.csv",
+                  "version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"}
 
 
 def _ref(name: str) -> dict[str, str]:

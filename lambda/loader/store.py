@@ -144,7 +144,9 @@ class StagedObject:
             if buffer or not self._parts:
                 self._send_part(buffer)
         except ClientError as error:
-            raise StoreError(f"uploading {self.where} failed: {_describe(error)}{self._hint(error)}") from error
+            raise StoreError(
+                f"uploading {self.where} failed: {_describe(error)}{self._hint(error)}"
+            ) from error
 
     def _send_part(self, body: bytearray) -> None:
         if self._stop.is_set():
@@ -400,7 +402,8 @@ class Store:
     ) -> StagedObject:
         """A public object to upload in parts now and show later (see StagedObject)."""
         return StagedObject(
-            self.s3, self.publish_bucket, key, content_type, cache_control, metadata, self._publish_denial_hint
+            self.s3, self.publish_bucket, key, content_type, cache_control, metadata,
+            self._publish_denial_hint,
         )
 
     # ----------------------------------------------------------------------------------------
