@@ -9,18 +9,20 @@ would. The tests run in file order: first drop, second drop, invalid drop, reloa
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 from botocore.client import BaseClient
 
+from components.openapi import malformed_key
 from harness import ROOT
 
 from scripts.declared import DeclaredStack, declared_stack
@@ -215,6 +217,28 @@ def test_an_undeclared_route_is_404_with_a_json_message(declared, api, first_dro
     url = f"{api.stage_url}/{COLLECTION}/{encode_uri_component(CHANGED)}/employees"
     body = assert_json(get(url, value), 404, f"GET {url}")
     assert isinstance(body, dict) and body.get("message"), f"GET {url}: {body}"
+
+
+def raw_get(url: str, api_key: str) -> tuple[int, str, bytes]:
+    """A GET with the path sent exactly as written: requests and urllib3 re-encode a stray '%'."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", parts.path, headers={"x-api-key": api_key})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("segment", ["%", "%zz", "%E2%82", "Sales%"])
+def test_malformed_percent_encoding_is_a_json_400(declared, api, first_drop, segment):
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/{COLLECTION}/{segment}"
+    status, content_type, body = raw_get(url, value)
+    assert status == 400, f"GET {url}: {status} {body!r}"
+    assert content_type.split(";")[0].strip() == "application/json", f"GET {url}: {content_type}"
+    assert json.loads(body) == {"message": malformed_key(PARTITION_COLUMN)}, f"GET {url}: {body!r}"
 
 
 def test_a_literal_plus_in_the_path_reads_as_a_space(declared, api, first_drop):

@@ -71,7 +71,7 @@ def test_every_customer_plan_has_the_configured_quota_and_throttle(prod_program)
         }, plan.urn
         assert plan.inputs["apiStages"] == [
             {"apiId": stage.inputs["restApi"], "stage": stage.inputs["stageName"]}], plan.urn
-        assert stage.urn in plan.dependencies, f"{plan.urn} must be created after the stage"
+        assert stage.urn in plan.depends_on, f"{plan.urn} must be created after the stage (depends_on)"
 
 
 def test_each_key_is_attached_to_its_own_plan(prod_program):
@@ -217,6 +217,14 @@ def test_deployment_trigger_is_the_document_hash(prod_program):
     assert deployment.urn in prod_program.one(STAGE).dependencies
 
 
+def test_deployment_waits_for_the_integration_role_policy(prod_program):
+    # The document names the role, not its policy: without depends_on, API Gateway could deploy
+    # integrations whose role cannot read anything yet.
+    deployment = prod_program.one(DEPLOYMENT)
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    assert deployment.depends_on == [policy.urn], f"{deployment.urn}: depends_on {deployment.depends_on}"
+
+
 def test_a_changed_template_changes_the_deployment_trigger(prod_program, program_with, monkeypatch):
     monkeypatch.setitem(openapi.TEMPLATES, "get_item_response",
                         openapi.TEMPLATES["get_item_response"] + "## a changed comment\n")
@@ -267,7 +275,7 @@ def test_stage_logging_and_metrics(prod_program):
         assert fields[field] == variable, f"{stage.urn}: access log field {field}"
     assert '"errorMessage":$context.error.messageString' in stage.inputs["accessLogSettings"]["format"]
     for resource in (stage, settings):
-        assert execution.urn in resource.dependencies, f"{resource.urn} before its log group exists"
+        assert execution.urn in resource.depends_on, f"{resource.urn} before its log group exists"
 
 
 def test_dev_stack_turns_tracing_off(dev_program):
@@ -297,7 +305,17 @@ def test_integration_role_reads_exactly_one_item_and_two_objects(prod_program):
         ("dynamodb:GetItem", table_arn),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.index_key}"),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.snapshot_key}"),
+        # So that S3 answers a missing object with 404, not 403.
+        ("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
     }
+
+
+def test_integration_role_lists_only_the_publish_bucket_without_conditions(prod_program):
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    listing = [s for s in json.loads(policy.inputs["policy"])["Statement"] if "s3:ListBucket" in s["Action"]]
+    bucket = prod_program.exports["publishBucketName"]
+    assert listing == [{"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket",
+                        "Resource": f"arn:aws:s3:::{bucket}"}], policy.urn
 
 
 def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
@@ -305,7 +323,7 @@ def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
     program = program_with(lambda c: c["data-api:table"].update(kmsKeyArn=key_arn))
     pairs = _integration_pairs(program)
     assert ("kms:Decrypt", key_arn) in pairs, pairs
-    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "kms:Decrypt"}, pairs
+    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "s3:ListBucket", "kms:Decrypt"}, pairs
     statement = next(s for s in json.loads(gateway_child(program, ROLE_POLICY, "api-role-policy")
                                            .inputs["policy"])["Statement"] if s["Action"] == "kms:Decrypt")
     assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
@@ -336,7 +354,7 @@ def test_account_log_role_when_asked(program_with):
     access = gateway_child(program, LOG_GROUP, "api-access-logs")
     assert access.inputs["name"].startswith("/aws/apigateway/data-api/"), access.urn
     for resource in (program.one(STAGE), program.one(METHOD_SETTINGS)):
-        assert account.urn in resource.dependencies, f"{resource.urn} must wait for the account's log role"
+        assert account.urn in resource.depends_on, f"{resource.urn} must wait for the account's log role"
 
 
 # ---- alarms and outputs -----------------------------------------------------------------------
