@@ -275,3 +275,51 @@ def test_construct_refuses_bad_settings_with_their_key_path(provider, engine):
         ))
     assert "customers[0].quota.period: 'YEAR' is not one of DAY, WEEK, MONTH (edit the args of DataApi 'broken')" \
         in error.value.details(), error.value.details()
+
+
+# --------------------------------------------------------------------------------------------
+# The YAML example (it runs only under the Pulumi CLI, with the YAML runtime and this package)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_against_schema(value: Any, prop: dict[str, Any], types: dict[str, Any], path: str) -> None:
+    ref = prop.get("$ref", "")
+    if ref.startswith("#/types/"):
+        schema_type = types[ref.removeprefix("#/types/")]
+        assert isinstance(value, dict), f"{path}: {value!r} is not an object"
+        unknown = set(value) - set(schema_type["properties"])
+        assert not unknown, f"{path}: {sorted(unknown)} are not in the schema's {ref}"
+        for key, item in value.items():
+            _check_against_schema(item, schema_type["properties"][key], types, f"{path}.{key}")
+    elif prop.get("type") == "array":
+        for index, item in enumerate(value):
+            _check_against_schema(item, prop["items"], types, f"{path}[{index}]")
+    elif prop.get("type") == "object" and "additionalProperties" in prop:
+        for key, item in value.items():
+            _check_against_schema(item, prop["additionalProperties"], types, f"{path}.{key}")
+    else:
+        kinds = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
+        assert isinstance(value, kinds[prop["type"]]), f"{path}: {value!r} is not a {prop['type']}"
+
+
+def test_the_yaml_example_declares_data_api_with_inputs_the_schema_has_and_the_config_accepts():
+    import yaml
+
+    from components.config import parse_config
+
+    program = yaml.safe_load((ROOT / "examples" / "yaml" / "Pulumi.yaml").read_text())
+    assert program["runtime"] == "yaml"
+    assert (ROOT / "examples" / "yaml" / program["packages"]["data-api"] / "PulumiPlugin.yaml").is_file()
+    schema = analyzed_schema()
+    resource = schema["resources"][TOKEN]
+    [declared] = program["resources"].values()
+    assert declared["type"] == TOKEN
+    properties = declared["properties"]
+    assert set(resource["requiredInputs"]) <= set(properties)
+    for key, value in properties.items():
+        assert key in resource["inputProperties"], f"{key} is not an input of {TOKEN}"
+        _check_against_schema(value, resource["inputProperties"][key], schema["types"], key)
+    # The very settings a stack file holds, so the component's own checks accept them.
+    parse_config(properties, stack_file="examples/yaml/Pulumi.yaml")
+    outputs = {value.removeprefix("${employees.").removesuffix("}") for value in program["outputs"].values()}
+    assert outputs <= set(resource["properties"]), outputs

@@ -92,3 +92,40 @@ def test_another_program_imports_and_declares_data_api_from_the_installed_packag
     assert report["module"] == "data_api.data_api", report
     assert report["code_dir"] == str(installed / "data_api" / "loader_code"), report
     assert "handler.py" in report["archive"] and "loader/load.py" in report["archive"], report
+
+
+def test_the_python_example_runs_from_the_installed_package(installed):
+    # examples/python/__main__.py as `pulumi up` would run it, under Pulumi's mock engine.
+    example = ROOT / "examples" / "python" / "__main__.py"
+    result = run_outside(installed, f'''
+        import asyncio, json, runpy
+        import pulumi
+
+        class Mocks(pulumi.runtime.Mocks):
+            def new_resource(self, args):
+                return f"{{args.name}}-id", {{**args.inputs, "arn": f"arn:aws:x:us-east-1:123456789012:{{args.name}}",
+                                             "name": args.inputs.get("name", args.name), "value": "key-value",
+                                             "invokeUrl": f"https://{{args.name}}.execute-api.amazonaws.com/v1"}}
+            def call(self, args):
+                return {{"accountId": "123456789012", "region": "us-east-1", "partition": "aws"}}
+
+        pulumi.runtime.set_mocks(Mocks(), project="data-products", stack="dev", preview=False)
+
+        @pulumi.runtime.test
+        def run():
+            runpy.run_path({str(example)!r}, run_name="__main__")
+            outputs = pulumi.runtime.get_root_resource().outputs
+            async def show():
+                values = {{key: await pulumi.Output.from_input(value).future() for key, value in outputs.items()}}
+                print(json.dumps(values, sort_keys=True))
+            return pulumi.Output.from_input(asyncio.ensure_future(show()))
+
+        run()
+    ''')
+    assert result.returncode == 0, result.stderr[-3000:]
+    exports = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    assert exports["employeesSourceBucket"] == "acme-hr-exports"
+    assert exports["inventorySourceBucket"] == "acme-inventory-exports"
+    assert exports["employeesRouteUrls"]["item"].endswith("/v1/departments/{department}"), exports
+    assert exports["inventoryRouteUrls"]["item"].endswith("/v1/warehouses/{warehouse}"), exports
+    assert set(exports["inventoryApiKeys"]) == {"globex"} and set(exports["employeesApiKeys"]) == {"globex", "support"}

@@ -58,6 +58,8 @@ class SourceSettings(TypedDict):
     """Declared column types (`string`, `number`, `integer`, `boolean`); undeclared columns stay strings."""
     noncurrent_version_days: NotRequired[int]
     """Created bucket only: days old versions of the CSV are kept (default 30)."""
+    kms_key_arn: NotRequired[str]
+    """The customer-managed KMS key the source objects are encrypted with (a created bucket's default)."""
 
 
 class QuotaSettings(TypedDict):
@@ -148,6 +150,8 @@ class PublishSettings(TypedDict):
     """An existing bucket; unset, the product creates one."""
     prefix: NotRequired[str]
     """Key prefix of the published objects (default `published/`)."""
+    kms_key_arn: NotRequired[str]
+    """The customer-managed KMS key the published objects are encrypted with (a created bucket's default)."""
 
 
 class LoaderSettings(TypedDict):
@@ -407,6 +411,9 @@ class DataApi(pulumi.ComponentResource):
                 table_kms_key_arn=table.kms_key_arn,
                 publish_bucket_name=published.bucket_name,
                 publish_bucket_arn=published.bucket_arn,
+                item_column=config.source.item_column,
+                items_field=config.source.items_field,
+                column_types=config.source.column_types,
                 qualifier=product,
             ),
             opts=part(),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -82,7 +82,13 @@ class GatewayArgs:
     publish_bucket_name: pulumi.Input[str]
     """The bucket the loader publishes to."""
     publish_bucket_arn: pulumi.Input[str]
-    """Its ARN, for the role's GetObject grant on the two public objects."""
+    """Its ARN, for the role's GetObject grant on the two public objects and its ListBucket grant."""
+    item_column: str = "employee"
+    """The CSV column keying each row inside a document (the documented schema names it)."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types, typed in the documented schema; the other columns are strings."""
     qualifier: str | None = None
     """The product's name, in the API's, plans', keys' and log group's names, when a stack has several."""
 
@@ -99,12 +105,17 @@ def assume_role_policy() -> dict[str, Any]:
     }
 
 
-def integration_policy(table_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
-                       region: str) -> dict[str, Any]:
+def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
+                       publish_key_arn: str | None, region: str) -> dict[str, Any]:
     """The integrations' role: read one item, and the two published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
         {"Sid": "ReadPublished", "Effect": "Allow", "Action": "s3:GetObject", "Resource": list(object_arns)},
+        # S3 answers a missing object with 404 only to a caller that may list the bucket, and with
+        # 403 otherwise, which would make every denial look like "nothing published yet". No
+        # condition narrows it: none is documented to apply to that check, and the role is used
+        # only by the integrations, whose URIs name the two objects.
+        {"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
     ]
     if table_key_arn:
         statements.append({
@@ -113,6 +124,15 @@ def integration_policy(table_arn: str, object_arns: Sequence[str], table_key_arn
             "Action": "kms:Decrypt",
             "Resource": table_key_arn,
             "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+        })
+    if publish_key_arn:
+        # Without it a publish bucket under a customer-managed key would deny every read.
+        statements.append({
+            "Sid": "DecryptPublished",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": publish_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         })
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -189,7 +209,9 @@ class Gateway(pulumi.ComponentResource):
         # Named after the stack (and the product): alarms find the API by name, and two never share one.
         api_name = stack_prefix(args.qualifier)
         shape = openapi.ApiShape(title=api_name, collection=config.collection,
-                                 partition_column=args.partition_column, stage_name=config.stage_name)
+                                 partition_column=args.partition_column, stage_name=config.stage_name,
+                                 item_column=args.item_column, items_field=args.items_field,
+                                 column_types=dict(args.column_types))
         super().__init__("data-api:index:Gateway", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -209,8 +231,9 @@ class Gateway(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
-            policy=pulumi.Output.all(args.table_arn, object_arns, region).apply(
-                lambda v: json.dumps(integration_policy(v[0], v[1], args.table_kms_key_arn, v[2]))
+            policy=pulumi.Output.all(args.table_arn, args.publish_bucket_arn, object_arns, region).apply(
+                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn,
+                                                        args.publish.kms_key_arn, v[3]))
             ),
             opts=child,
         )

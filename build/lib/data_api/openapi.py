@@ -10,9 +10,9 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .config import PATH_PARAMETER
 
@@ -32,10 +32,37 @@ CACHE_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
 DYNAMODB_CLIENT_ERROR = r"4\d{2}"
 DYNAMODB_SERVER_ERROR = r"5\d{2}"
 S3_NOT_MODIFIED = "304"
-# With only s3:GetObject (no s3:ListBucket), S3 answers a missing object with 403, not 404.
-S3_MISSING = "40[34]"
+# The role may list the publish bucket, so S3 answers a missing object with 404 (NoSuchKey) and
+# keeps 403 for a real denial: the role, a bucket policy or a KMS key refused the read.
+S3_MISSING = "404"
+S3_DENIED = "403"
 # Any other answer, a redirect included (a bucket in another region), is not the object.
 S3_OTHER_ERROR = r"3(0[0-35-9]|[1-9]\d)|4(0[0-25-9]|[1-9]\d)|5\d{2}"
+
+
+# A path segment whose percent-escapes decode to well-formed UTF-8 (RFC 3629: no overlong forms, no
+# surrogates); any other character stands for itself. Java's String.matches and Python's
+# re.fullmatch read it alike; it holds no `$`, `#`, quote or backslash, so it sits in a Velocity
+# string literal as it is. The star is possessive: Java repeats a possessive group in a loop, where a
+# greedy one recurses once per character and a long segment could overflow the stack (a 500). At
+# most one alternative matches at any position, so nothing is lost by never backtracking.
+_HEX = "[0-9A-Fa-f]"
+_TAIL = f"%[89ABab]{_HEX}"
+UTF8_ESCAPES = (
+    f"%[0-7]{_HEX}",
+    f"%[Cc][2-9A-Fa-f]{_TAIL}",
+    f"%[Dd]{_HEX}{_TAIL}",
+    f"%[Ee]0%[ABab]{_HEX}{_TAIL}",
+    f"%[Ee][1-9A-Ca-c]{_TAIL}{_TAIL}",
+    f"%[Ee][Dd]%[89]{_HEX}{_TAIL}",
+    f"%[Ee][EFef]{_TAIL}{_TAIL}",
+    f"%[Ff]0%(?:9{_HEX}|[ABab]{_HEX}){_TAIL}{_TAIL}",
+    f"%[Ff][1-3]{_TAIL}{_TAIL}{_TAIL}",
+    f"%[Ff]4%8{_HEX}{_TAIL}{_TAIL}",
+)
+WELL_FORMED_SEGMENT = "(?:[^%]|" + "|".join(UTF8_ESCAPES) + ")*+"
+# DynamoDB's message for a partition key over its 2048-byte limit ("...limit of2048 bytes").
+KEY_TOO_LONG = "Size of hashkey has exceeded the maximum size limit of"
 
 
 def _load_templates() -> dict[str, str]:
@@ -66,6 +93,12 @@ class ApiShape:
     """The path parameter naming one item, e.g. `department`."""
     stage_name: str
     """The stage, the base URL's last segment."""
+    item_column: str = "employee"
+    """The column keying each row inside a document, e.g. `employee`."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types (integer, number, boolean, string); the other columns are strings."""
 
     def __post_init__(self) -> None:
         if not PATH_PARAMETER.match(self.partition_column):
@@ -150,6 +183,12 @@ def _common_responses() -> dict[str, Any]:
     }
 
 
+def malformed_key(column: str) -> str:
+    """The 400 message for a path segment that is not percent-encoded UTF-8."""
+    return (f"Bad request: the {column} in the path is not valid percent-encoding; encode it as "
+            "encodeURIComponent does (UTF-8 bytes as %XX, a literal percent sign as %25)")
+
+
 def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
     column = shape.partition_column
     return {
@@ -170,6 +209,8 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
             "502": _method_response("The data store did not answer."),
             "503": _method_response("The data store is busy; retry shortly."),
             **_common_responses(),
+            "400": _method_response(f"The {column} is not valid percent-encoded UTF-8, or the request's "
+                                    "parameters are invalid."),
         },
         "x-amazon-apigateway-integration": {
             "type": "aws",
@@ -182,6 +223,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                 "application/json": fill(
                     TEMPLATES["get_item_request"],
                     path_parameter=column,
+                    well_formed_segment=WELL_FORMED_SEGMENT,
                     table_name=backend.table_name,
                     partition_key=backend.partition_key,
                     document_attribute=DOCUMENT_ATTRIBUTE,
@@ -205,6 +247,10 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                     "responseTemplates": {
                         "application/json": fill(
                             TEMPLATES["get_item_client_error"],
+                            path_parameter=column,
+                            well_formed_segment=WELL_FORMED_SEGMENT,
+                            key_too_long=KEY_TOO_LONG,
+                            malformed_body=message(malformed_key(column)),
                             busy_body=message("Service busy: retry shortly"),
                             not_found_body=message(f"Not found: no {column} with this key"),
                             internal_error_body=message("Internal server error"),
@@ -241,6 +287,7 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
             "304": _method_response("Not modified since the ETag sent in If-None-Match.",
                                     headers=CACHE_HEADERS, schema=None),
             "404": _method_response("Nothing is published yet."),
+            "500": _method_response("Internal error: the API may not read the published object."),
             "502": _method_response("The object store did not answer."),
             **_common_responses(),
         },
@@ -268,6 +315,13 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
                     "responseParameters": dict(JSON_CONTENT_TYPE),
                     "responseTemplates": {
                         "application/json": message("Not found: nothing is published yet"),
+                    },
+                },
+                S3_DENIED: {
+                    "statusCode": "500",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Internal server error"),
                     },
                 },
                 S3_OTHER_ERROR: {
@@ -313,46 +367,110 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
     }
 
 
-def _schemas(shape: ApiShape) -> dict[str, Any]:
-    source = {
+# A declared column's JSON type, and the value its example shows.
+COLUMN_EXAMPLES: dict[str, Any] = {"integer": 42, "number": 2.5, "boolean": True, "string": "text"}
+EXAMPLE_TIME = "2026-01-05T06:00:00.000Z"
+EXAMPLE_SOURCE = {"bucket": "producer-exports", "key": "exports/data.csv",
+                  "version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _row_schema(shape: ApiShape) -> dict[str, Any]:
+    """One row of a document: its declared columns typed (null where the cell was empty), the rest text."""
+    properties: dict[str, Any] = {}
+    for column, kind in sorted(shape.column_types.items()):
+        if kind == "string":
+            properties[column] = {"type": "string", "description": "Declared string: the cell's text."}
+        else:
+            properties[column] = {"type": kind, "nullable": True,
+                                  "description": f"Declared {kind}; null where the cell is empty."}
+    row: dict[str, Any] = {
         "type": "object",
-        "properties": {"bucket": {"type": "string"}, "key": {"type": "string"},
-                       "version": {"type": "string"}},
+        "description": (f"One row, under its {shape.item_column}: every other column of the CSV. Columns "
+                        "without a declared type are strings, exactly as the CSV holds them."),
+        "properties": properties,
+        "additionalProperties": {"type": "string"},
+        "example": {column: COLUMN_EXAMPLES[kind] for column, kind in sorted(shape.column_types.items())},
     }
+    if properties:
+        # A declared column must be in the header, so every row has it (OpenAPI 3.0 allows no empty list).
+        row["required"] = sorted(properties)
+    return row
+
+
+def _example_document(shape: ApiShape) -> dict[str, Any]:
+    row = {column: COLUMN_EXAMPLES[kind] for column, kind in sorted(shape.column_types.items())}
+    return {shape.partition_column: "Sales", shape.items_field: {"alice": row}}
+
+
+def _schemas(shape: ApiShape) -> dict[str, Any]:
+    """The documents subscribers receive, generated from the stack's CSV layout and column types."""
+    document = _example_document(shape)
     return {
         "Error": {
             "type": "object",
             "properties": {"message": {"type": "string"}},
             "required": ["message"],
         },
+        "Row": _row_schema(shape),
         "Document": {
             "type": "object",
-            "description": f"One {shape.partition_column}: its value and its nested items.",
-            "properties": {shape.partition_column: {"type": "string"}},
+            "description": f"One {shape.partition_column}: its value, and its rows by {shape.item_column}.",
+            "properties": {
+                shape.partition_column: {"type": "string", "description": f"The {shape.partition_column}."},
+                shape.items_field: {
+                    "type": "object",
+                    "description": f"Every row of this {shape.partition_column}, keyed by its {shape.item_column}.",
+                    "additionalProperties": _ref("Row"),
+                },
+            },
+            "required": [shape.partition_column, shape.items_field],
+            "example": document,
+        },
+        "Source": {
+            "type": "object",
+            "description": "The CSV object this load read (its S3 version id, or its ETag when unversioned).",
+            "properties": {"bucket": {"type": "string"}, "key": {"type": "string"},
+                           "version": {"type": "string"}},
+            "required": ["bucket", "key", "version"],
+            "example": EXAMPLE_SOURCE,
+        },
+        "IndexEntry": {
+            "type": "object",
+            "description": f"One {shape.partition_column}: its row count and the load that last changed it.",
+            "properties": {"rows": {"type": "integer", "minimum": 1}, "version": {"type": "string"},
+                           "loadedAt": {"type": "string", "format": "date-time"}},
+            "required": ["rows", "version", "loadedAt"],
         },
         "Index": {
             "type": "object",
+            "description": f"Every {shape.partition_column} of the last load, without its rows.",
             "properties": {
-                "loadedAt": {"type": "string"},
-                "source": source,
-                "count": {"type": "integer"},
-                shape.collection: {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "properties": {"rows": {"type": "integer"}, "version": {"type": "string"},
-                                       "loadedAt": {"type": "string"}},
-                    },
-                },
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "count": {"type": "integer", "minimum": 0},
+                shape.collection: {"type": "object", "additionalProperties": _ref("IndexEntry")},
+            },
+            "required": ["loadedAt", "source", "count", shape.collection],
+            "example": {
+                "loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "count": 1,
+                shape.collection: {"Sales": {"rows": 1, "version": EXAMPLE_SOURCE["version"],
+                                             "loadedAt": EXAMPLE_TIME}},
             },
         },
         "Snapshot": {
             "type": "object",
+            "description": f"Every {shape.partition_column}'s document of the last load.",
             "properties": {
-                "loadedAt": {"type": "string"},
-                "source": source,
-                shape.collection: {"type": "object", "additionalProperties": {"type": "object"}},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                shape.collection: {"type": "object", "additionalProperties": _ref("Document")},
             },
+            "required": ["loadedAt", "source", shape.collection],
+            "example": {"loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, shape.collection: {"Sales": document}},
         },
     }
 

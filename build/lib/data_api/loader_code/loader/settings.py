@@ -52,6 +52,10 @@ class Settings:
     """CloudWatch namespace of the EMF metrics."""
     metrics_service: str = "data-api-loader"
     """Value of the metrics' one dimension, `Service`."""
+    source_kms_key_arn: str | None = None
+    """The source objects' customer-managed KMS key, named when S3 denies a read."""
+    publish_kms_key_arn: str | None = None
+    """The published objects' customer-managed KMS key, named when S3 denies a write."""
     cache_rest_api_id: str | None = None
     """The REST API whose stage cache a load that changed data flushes; None: no cache."""
     cache_stage_name: str | None = None
@@ -178,6 +182,8 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         metrics_service=service_name_from(environ),
         cache_rest_api_id=cache_api,
         cache_stage_name=cache_stage,
+        source_kms_key_arn=r.text("SOURCE_KMS_KEY_ARN"),
+        publish_kms_key_arn=r.text("PUBLISH_KMS_KEY_ARN"),
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))
