@@ -34,7 +34,8 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-RESERVED_COLLECTIONS = ("snapshot",)
+# Top-level segments of other routes: the snapshot and its parts, and documents too large for an item.
+RESERVED_COLLECTIONS = ("snapshot", "documents")
 # The stale-data alarm counts hourly periods; CloudWatch evaluates at most 7 days of them.
 MAX_FRESHNESS_HOURS = 7 * 24
 
@@ -163,6 +164,16 @@ class PublishConfig:
     def snapshot_key(self) -> str:
         """The object key of snapshot.json."""
         return f"{self.prefix}snapshot.json"
+
+    @property
+    def documents_prefix(self) -> str:
+        """Documents too large for a DynamoDB item, one object each (served by the documents route)."""
+        return f"{self.prefix}documents/"
+
+    @property
+    def parts_prefix(self) -> str:
+        """The snapshot in parts, one folder per load that published them (served by the parts route)."""
+        return f"{self.prefix}snapshot/"
 
     @property
     def private_prefix(self) -> str:
@@ -630,7 +641,7 @@ def _api(r: _Reader, raw: Any) -> ApiConfig:
     collection = r.string(body, "collection", "api", default="departments", pattern=PATH_SEGMENT,
                           rule="use lowercase letters, digits and hyphens") or "departments"
     if collection in RESERVED_COLLECTIONS:
-        r.fail("api.collection", f"{_show(collection)} is reserved for the snapshot route; pick another")
+        r.fail("api.collection", f"{_show(collection)} is reserved for the {collection} routes; pick another")
     return ApiConfig(
         collection=collection,
         endpoint_type=r.choice(body, "endpointType", "api", ENDPOINT_TYPES, "REGIONAL"),
