@@ -70,7 +70,7 @@ class GatewayArgs:
     publish_bucket_name: pulumi.Input[str]
     """The bucket the loader publishes to."""
     publish_bucket_arn: pulumi.Input[str]
-    """Its ARN, for the role's GetObject grant on the two public objects."""
+    """Its ARN, for the role's GetObject grant on the two public objects and its ListBucket grant."""
 
 
 def assume_role_policy() -> dict[str, Any]:
@@ -85,12 +85,17 @@ def assume_role_policy() -> dict[str, Any]:
     }
 
 
-def integration_policy(table_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
+def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
                        region: str) -> dict[str, Any]:
     """The integrations' role: read one item, and the two published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
         {"Sid": "ReadPublished", "Effect": "Allow", "Action": "s3:GetObject", "Resource": list(object_arns)},
+        # S3 answers a missing object with 404 only to a caller that may list the bucket, and with
+        # 403 otherwise, which would make every denial look like "nothing published yet". No
+        # condition narrows it: none is documented to apply to that check, and the role is used
+        # only by the integrations, whose URIs name the two objects.
+        {"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
     ]
     if table_key_arn:
         statements.append({
@@ -167,8 +172,8 @@ class Gateway(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
-            policy=pulumi.Output.all(args.table_arn, object_arns, region).apply(
-                lambda v: json.dumps(integration_policy(v[0], v[1], args.table_kms_key_arn, v[2]))
+            policy=pulumi.Output.all(args.table_arn, args.publish_bucket_arn, object_arns, region).apply(
+                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn, v[3]))
             ),
             opts=child,
         )

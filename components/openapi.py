@@ -32,10 +32,35 @@ CACHE_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
 DYNAMODB_CLIENT_ERROR = r"4\d{2}"
 DYNAMODB_SERVER_ERROR = r"5\d{2}"
 S3_NOT_MODIFIED = "304"
-# With only s3:GetObject (no s3:ListBucket), S3 answers a missing object with 403, not 404.
-S3_MISSING = "40[34]"
+# The role may list the publish bucket, so S3 answers a missing object with 404 (NoSuchKey) and
+# keeps 403 for a real denial: the role, a bucket policy or a KMS key refused the read.
+S3_MISSING = "404"
+S3_DENIED = "403"
 # Any other answer, a redirect included (a bucket in another region), is not the object.
 S3_OTHER_ERROR = r"3(0[0-35-9]|[1-9]\d)|4(0[0-25-9]|[1-9]\d)|5\d{2}"
+
+
+# A path segment whose percent-escapes decode to well-formed UTF-8 (RFC 3629: no overlong forms, no
+# surrogates); any other character stands for itself. Java's String.matches and Python's
+# re.fullmatch read it alike; it holds no `$`, `#`, quote or backslash, so it sits in a Velocity
+# string literal as it is.
+_HEX = "[0-9A-Fa-f]"
+_TAIL = f"%[89ABab]{_HEX}"
+UTF8_ESCAPES = (
+    f"%[0-7]{_HEX}",
+    f"%[Cc][2-9A-Fa-f]{_TAIL}",
+    f"%[Dd]{_HEX}{_TAIL}",
+    f"%[Ee]0%[ABab]{_HEX}{_TAIL}",
+    f"%[Ee][1-9A-Ca-c]{_TAIL}{_TAIL}",
+    f"%[Ee][Dd]%[89]{_HEX}{_TAIL}",
+    f"%[Ee][EFef]{_TAIL}{_TAIL}",
+    f"%[Ff]0%(?:9{_HEX}|[ABab]{_HEX}){_TAIL}{_TAIL}",
+    f"%[Ff][1-3]{_TAIL}{_TAIL}{_TAIL}",
+    f"%[Ff]4%8{_HEX}{_TAIL}{_TAIL}",
+)
+WELL_FORMED_SEGMENT = "(?:[^%]|" + "|".join(UTF8_ESCAPES) + ")*"
+# DynamoDB's message for a partition key over its 2048-byte limit ("...limit of2048 bytes").
+KEY_TOO_LONG = "Size of hashkey has exceeded the maximum size limit of"
 
 
 def _load_templates() -> dict[str, str]:
@@ -148,6 +173,12 @@ def _common_responses() -> dict[str, Any]:
     }
 
 
+def malformed_key(column: str) -> str:
+    """The 400 message for a path segment that is not percent-encoded UTF-8."""
+    return (f"Bad request: the {column} in the path is not valid percent-encoding; encode it as "
+            "encodeURIComponent does (UTF-8 bytes as %XX, a literal percent sign as %25)")
+
+
 def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
     column = shape.partition_column
     return {
@@ -168,6 +199,8 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
             "502": _method_response("The data store did not answer."),
             "503": _method_response("The data store is busy; retry shortly."),
             **_common_responses(),
+            "400": _method_response(f"The {column} is not valid percent-encoded UTF-8, or the request's "
+                                    "parameters are invalid."),
         },
         "x-amazon-apigateway-integration": {
             "type": "aws",
@@ -179,6 +212,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                 "application/json": fill(
                     TEMPLATES["get_item_request"],
                     path_parameter=column,
+                    well_formed_segment=WELL_FORMED_SEGMENT,
                     table_name=backend.table_name,
                     partition_key=backend.partition_key,
                     document_attribute=DOCUMENT_ATTRIBUTE,
@@ -202,6 +236,10 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                     "responseTemplates": {
                         "application/json": fill(
                             TEMPLATES["get_item_client_error"],
+                            path_parameter=column,
+                            well_formed_segment=WELL_FORMED_SEGMENT,
+                            key_too_long=KEY_TOO_LONG,
+                            malformed_body=message(malformed_key(column)),
                             busy_body=message("Service busy: retry shortly"),
                             not_found_body=message(f"Not found: no {column} with this key"),
                             internal_error_body=message("Internal server error"),
@@ -238,6 +276,7 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
             "304": _method_response("Not modified since the ETag sent in If-None-Match.",
                                     headers=CACHE_HEADERS, schema=None),
             "404": _method_response("Nothing is published yet."),
+            "500": _method_response("Internal error: the API may not read the published object."),
             "502": _method_response("The object store did not answer."),
             **_common_responses(),
         },
@@ -265,6 +304,13 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
                     "responseParameters": dict(JSON_CONTENT_TYPE),
                     "responseTemplates": {
                         "application/json": message("Not found: nothing is published yet"),
+                    },
+                },
+                S3_DENIED: {
+                    "statusCode": "500",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Internal server error"),
                     },
                 },
                 S3_OTHER_ERROR: {

@@ -1,19 +1,29 @@
 """A small API Gateway for tests: runs one method of the generated OpenAPI document against moto.
 
 The Velocity dialect ($input, $util, $context and responseOverride) is LocalStack's in-process
-renderer of API Gateway's mapping templates. Its `$util.escapeJavaScript` never writes `\\'`, which
-AWS's does: `aws_escape_javascript` puts that back. Integration-response selection and header
-mapping follow API Gateway's documented rules and are written out here.
+renderer of API Gateway's mapping templates, brought closer to AWS's where it differs:
+- its `$util.escapeJavaScript` never writes `\\'`, which AWS's does: `aws_escape_javascript` puts
+  that back;
+- its `$util.urlDecode` never fails, where AWS's decodes as Java's URLDecoder does, which throws on
+  a bare `%` or a non-hex escape: `java_url_decode` does the same;
+- it strips every template before rendering, where AWS renders the template as written, so a
+  stray line break reaches the body: `AwsVtlTemplate` renders templates whole;
+- the strings it hands templates (request parameters) lack Java's String methods (`matches`,
+  `length`, ...), which plain strings have in its engine: `JAVA_STRING_METHODS` gives them too.
+Integration-response selection and header mapping follow API Gateway's documented rules and are
+written out here.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import airspeed.operators
 import boto3
 from botocore.exceptions import ClientError
 
@@ -36,6 +46,67 @@ def aws_escape_javascript(self, obj: Any) -> str:
     """LocalStack's escapeJavaScript, plus what AWS's (Commons Lang) also does: `'` becomes `\\'`."""
     escaped = LENIENT_ESCAPE_JAVASCRIPT(self, obj)
     return escaped.replace("'", "\\'") if isinstance(obj, str) else escaped
+
+
+class UrlDecodeError(ValueError):
+    """What Java's URLDecoder throws (IllegalArgumentException) on a malformed escape."""
+
+
+def java_url_decode(self, text: Any) -> str:
+    """`$util.urlDecode` as Java's URLDecoder.decode(text, UTF-8): '+' is a space, a run of %XX
+    escapes is decoded as UTF-8 (malformed bytes become U+FFFD), a bad escape throws."""
+    text = str(text)
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "%":
+            out.append(" " if char == "+" else char)
+            index += 1
+            continue
+        escaped = bytearray()
+        while index < len(text) and text[index] == "%":
+            digits = text[index + 1:index + 3]
+            if len(digits) < 2:
+                raise UrlDecodeError("URLDecoder: Incomplete trailing escape (%) pattern")
+            if not re.fullmatch("[0-9A-Fa-f]{2}", digits):
+                raise UrlDecodeError(f"URLDecoder: Illegal hex characters in escape (%) pattern - {digits}")
+            escaped.append(int(digits, 16))
+            index += 3
+        out.append(escaped.decode("utf-8", errors="replace"))
+    return "".join(out)
+
+
+class JavaStringMethods(dict):
+    """airspeed's extra methods by type, found for subclasses too: every Java String has them."""
+
+    def get(self, kind, default=None):
+        for base in getattr(kind, "__mro__", (kind,)):
+            if dict.__contains__(self, base):
+                return dict.__getitem__(self, base)
+        return default
+
+
+JAVA_STRING_METHODS = JavaStringMethods(airspeed.operators.__additional_methods__)
+
+
+class AwsVtlTemplate(ApiGatewayVtlTemplate):
+    """LocalStack's renderer, without stripping the template first (AWS renders it as written)."""
+
+    def render_request(self, template, variables, context_overrides):
+        variables_copy = copy.deepcopy(variables)
+        variables_copy["context"].update(copy.deepcopy(context_overrides))
+        result = self.render_vtl(template=template, variables=variables_copy)
+        return result, ContextVariableOverrides(
+            requestOverride=variables_copy["context"]["requestOverride"],
+            responseOverride=variables_copy["context"]["responseOverride"],
+        )
+
+    def render_response(self, template, variables, context_overrides):
+        variables_copy = copy.deepcopy(variables)
+        variables_copy["context"].update(copy.deepcopy(context_overrides))
+        result = self.render_vtl(template=template, variables=variables_copy)
+        return result, variables_copy["context"]["responseOverride"]
 
 
 def encode_uri_component(value: str) -> str:
@@ -138,7 +209,7 @@ class ApiGateway:
     def __init__(self, document: dict[str, Any], region: str):
         self.document = document
         self.region = region
-        self.vtl = ApiGatewayVtlTemplate()
+        self.vtl = AwsVtlTemplate()
         self.last = Exchange()
 
     def get(self, path_template: str, path_parameters: dict[str, str] | None = None,

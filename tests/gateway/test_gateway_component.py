@@ -297,7 +297,17 @@ def test_integration_role_reads_exactly_one_item_and_two_objects(prod_program):
         ("dynamodb:GetItem", table_arn),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.index_key}"),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.snapshot_key}"),
+        # So that S3 answers a missing object with 404, not 403.
+        ("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
     }
+
+
+def test_integration_role_lists_only_the_publish_bucket_without_conditions(prod_program):
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    listing = [s for s in json.loads(policy.inputs["policy"])["Statement"] if "s3:ListBucket" in s["Action"]]
+    bucket = prod_program.exports["publishBucketName"]
+    assert listing == [{"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket",
+                        "Resource": f"arn:aws:s3:::{bucket}"}], policy.urn
 
 
 def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
@@ -305,7 +315,7 @@ def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
     program = program_with(lambda c: c["data-api:table"].update(kmsKeyArn=key_arn))
     pairs = _integration_pairs(program)
     assert ("kms:Decrypt", key_arn) in pairs, pairs
-    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "kms:Decrypt"}, pairs
+    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "s3:ListBucket", "kms:Decrypt"}, pairs
     statement = next(s for s in json.loads(gateway_child(program, ROLE_POLICY, "api-role-policy")
                                            .inputs["policy"])["Statement"] if s["Action"] == "kms:Decrypt")
     assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
