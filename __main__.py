@@ -39,6 +39,9 @@ gateway = Gateway(
         table_kms_key_arn=table.kms_key_arn,
         publish_bucket_name=loader.publish_bucket_name,
         publish_bucket_arn=loader.publish_bucket_arn,
+        item_column=config.source.item_column,
+        items_field=config.source.items_field,
+        column_types=config.source.column_types,
     ),
 )
 

@@ -33,6 +33,8 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # The partition column names the API's path parameter (`/departments/{department}`).
 PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+# IAM grants name the key itself: an alias would match no key in a policy's Resource.
+KMS_KEY_RULE = "use a key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (not an alias)"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Top-level segments of other routes: the snapshot and its parts, and documents too large for an item.
 RESERVED_COLLECTIONS = ("snapshot", "documents")
@@ -75,6 +77,9 @@ class SourceConfig:
     """Declared column types; undeclared columns stay strings."""
     noncurrent_version_days: int
     """Days a replaced version of the source object is kept, when the stack creates the bucket."""
+    kms_key_arn: str | None
+    """The customer-managed KMS key the source objects are encrypted with (a created bucket's
+    default); None: SSE-S3, nothing to grant."""
 
     @property
     def object_filter(self) -> str:
@@ -154,6 +159,9 @@ class PublishConfig:
     """An existing bucket; None makes the stack create a private one."""
     prefix: str
     """Key prefix for the published objects; empty or ending in '/'."""
+    kms_key_arn: str | None
+    """The customer-managed KMS key the published objects are encrypted with (a created bucket's
+    default); None: SSE-S3, nothing to grant."""
 
     @property
     def index_key(self) -> str:
@@ -499,7 +507,7 @@ def _source(r: _Reader, raw: Any) -> SourceConfig:
         "source",
         (
             "bucket", "create", "key", "prefix", "suffix", "notifications", "partitionColumn",
-            "itemColumn", "itemsField", "columnTypes", "noncurrentVersionDays",
+            "itemColumn", "itemsField", "columnTypes", "noncurrentVersionDays", "kmsKeyArn",
         ),
     )
     create = r.boolean(body, "create", "source", False)
@@ -556,6 +564,7 @@ def _source(r: _Reader, raw: Any) -> SourceConfig:
         items_field=items_field,
         column_types=column_types,
         noncurrent_version_days=r.integer(body, "noncurrentVersionDays", "source", 30, low=1) or 30,
+        kms_key_arn=r.string(body, "kmsKeyArn", "source", pattern=KMS_KEY_ARN, rule=KMS_KEY_RULE),
     )
 
 
@@ -595,7 +604,7 @@ def _table(r: _Reader, raw: Any) -> TableConfig:
 
 
 def _publish(r: _Reader, raw: Any) -> PublishConfig:
-    body = r.mapping(raw, "publish", ("bucket", "prefix"))
+    body = r.mapping(raw, "publish", ("bucket", "prefix", "kmsKeyArn"))
     prefix = body.get("prefix", "published/")
     if not isinstance(prefix, str) or (prefix and (not prefix.endswith("/") or prefix.startswith("/"))):
         r.fail("publish.prefix", f"{_show(prefix)} is not allowed; use '' or a path ending in '/' like 'v1/'")
@@ -604,6 +613,7 @@ def _publish(r: _Reader, raw: Any) -> PublishConfig:
         bucket=r.string(body, "bucket", "publish", pattern=BUCKET_NAME,
                         rule="use a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"),
         prefix=prefix,
+        kms_key_arn=r.string(body, "kmsKeyArn", "publish", pattern=KMS_KEY_ARN, rule=KMS_KEY_RULE),
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -71,6 +71,12 @@ class GatewayArgs:
     """The bucket the loader publishes to."""
     publish_bucket_arn: pulumi.Input[str]
     """Its ARN, for the role's GetObject grant on the two public objects and its ListBucket grant."""
+    item_column: str = "employee"
+    """The CSV column keying each row inside a document (the documented schema names it)."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types, typed in the documented schema; the other columns are strings."""
 
 
 def assume_role_policy() -> dict[str, Any]:
@@ -86,7 +92,7 @@ def assume_role_policy() -> dict[str, Any]:
 
 
 def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
-                       region: str) -> dict[str, Any]:
+                       publish_key_arn: str | None, region: str) -> dict[str, Any]:
     """The integrations' role: read one item, and the published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
@@ -104,6 +110,15 @@ def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[st
             "Action": "kms:Decrypt",
             "Resource": table_key_arn,
             "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+        })
+    if publish_key_arn:
+        # Without it a publish bucket under a customer-managed key would deny every read.
+        statements.append({
+            "Sid": "DecryptPublished",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": publish_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         })
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -152,7 +167,9 @@ class Gateway(pulumi.ComponentResource):
         # Named after the stack: alarms find the API by name, and two stacks never share one.
         api_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
         shape = openapi.ApiShape(title=api_name, collection=config.collection,
-                                 partition_column=args.partition_column, stage_name=config.stage_name)
+                                 partition_column=args.partition_column, stage_name=config.stage_name,
+                                 item_column=args.item_column, items_field=args.items_field,
+                                 column_types=dict(args.column_types))
         super().__init__("data-api:index:Gateway", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -176,7 +193,8 @@ class Gateway(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=pulumi.Output.all(args.table_arn, args.publish_bucket_arn, object_arns, region).apply(
-                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn, v[3]))
+                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn,
+                                                        args.publish.kms_key_arn, v[3]))
             ),
             opts=child,
         )

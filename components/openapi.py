@@ -10,9 +10,9 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from components.config import PATH_PARAMETER
 
@@ -98,6 +98,12 @@ class ApiShape:
     """The path parameter naming one item, e.g. `department`."""
     stage_name: str
     """The stage, the base URL's last segment."""
+    item_column: str = "employee"
+    """The column keying each row inside a document, e.g. `employee`."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types (integer, number, boolean, string); the other columns are strings."""
 
     def __post_init__(self) -> None:
         if not PATH_PARAMETER.match(self.partition_column):
@@ -500,71 +506,143 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
     }
 
 
-def _schemas(shape: ApiShape) -> dict[str, Any]:
-    source = {
+# A declared column's JSON type, and the value its example shows.
+COLUMN_EXAMPLES: dict[str, Any] = {"integer": 42, "number": 2.5, "boolean": True, "string": "text"}
+EXAMPLE_TIME = "2026-01-05T06:00:00.000Z"
+EXAMPLE_SOURCE = {"bucket": "producer-exports", "key": "exports/data.csv", "version": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _row_schema(shape: ApiShape) -> dict[str, Any]:
+    """One row of a document: its declared columns typed (null where the cell was empty), the rest text."""
+    properties: dict[str, Any] = {}
+    for column, kind in sorted(shape.column_types.items()):
+        if kind == "string":
+            properties[column] = {"type": "string", "description": "Declared string: the cell's text."}
+        else:
+            properties[column] = {"type": kind, "nullable": True,
+                                  "description": f"Declared {kind}; null where the cell is empty."}
+    row: dict[str, Any] = {
         "type": "object",
-        "properties": {"bucket": {"type": "string"}, "key": {"type": "string"},
-                       "version": {"type": "string"}},
+        "description": (f"One row, under its {shape.item_column}: every other column of the CSV. Columns "
+                        "without a declared type are strings, exactly as the CSV holds them."),
+        "properties": properties,
+        "additionalProperties": {"type": "string"},
+        "example": {column: COLUMN_EXAMPLES[kind] for column, kind in sorted(shape.column_types.items())},
     }
+    if properties:
+        # A declared column must be in the header, so every row has it (OpenAPI 3.0 allows no empty list).
+        row["required"] = sorted(properties)
+    return row
+
+
+def _example_document(shape: ApiShape) -> dict[str, Any]:
+    row = {column: COLUMN_EXAMPLES[kind] for column, kind in sorted(shape.column_types.items())}
+    return {shape.partition_column: "Sales", shape.items_field: {"alice": row}}
+
+
+def _schemas(shape: ApiShape) -> dict[str, Any]:
+    """The documents subscribers receive, generated from the stack's CSV layout and column types."""
+    document = _example_document(shape)
     return {
         "Error": {
             "type": "object",
             "properties": {"message": {"type": "string"}},
             "required": ["message"],
         },
+        "Row": _row_schema(shape),
         "Document": {
             "type": "object",
-            "description": f"One {shape.partition_column}: its value and its nested items.",
-            "properties": {shape.partition_column: {"type": "string"}},
+            "description": f"One {shape.partition_column}: its value, and its rows by {shape.item_column}.",
+            "properties": {
+                shape.partition_column: {"type": "string", "description": f"The {shape.partition_column}."},
+                shape.items_field: {
+                    "type": "object",
+                    "description": f"Every row of this {shape.partition_column}, keyed by its {shape.item_column}.",
+                    "additionalProperties": _ref("Row"),
+                },
+            },
+            "required": [shape.partition_column, shape.items_field],
+            "example": document,
+        },
+        "Source": {
+            "type": "object",
+            "description": "The CSV object this load read (its S3 version id, or its ETag when unversioned).",
+            "properties": {"bucket": {"type": "string"}, "key": {"type": "string"},
+                           "version": {"type": "string"}},
+            "required": ["bucket", "key", "version"],
+            "example": EXAMPLE_SOURCE,
+        },
+        "IndexEntry": {
+            "type": "object",
+            "description": f"One {shape.partition_column}: its row count and the load that last changed it.",
+            "properties": {"rows": {"type": "integer", "minimum": 1}, "version": {"type": "string"},
+                           "loadedAt": {"type": "string", "format": "date-time"}},
+            "required": ["rows", "version", "loadedAt"],
         },
         "Index": {
             "type": "object",
+            "description": f"Every {shape.partition_column} of the last load, without its rows.",
             "properties": {
-                "loadedAt": {"type": "string"},
-                "source": source,
-                "count": {"type": "integer"},
-                "snapshotParts": {"type": "integer", "description": f"How many parts GET {shape.parts_path} has."},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "count": {"type": "integer", "minimum": 0},
+                "snapshotParts": {"type": "integer", "minimum": 1,
+                                  "description": f"How many parts GET {shape.parts_path} has."},
                 "snapshotPartsId": {"type": "string", "description": "The load whose parts those are."},
-                shape.collection: {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "properties": {"rows": {"type": "integer"}, "version": {"type": "string"},
-                                       "loadedAt": {"type": "string"}},
-                    },
-                },
+                shape.collection: {"type": "object", "additionalProperties": _ref("IndexEntry")},
+            },
+            "required": ["loadedAt", "source", "count", "snapshotParts", "snapshotPartsId", shape.collection],
+            "example": {
+                "loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "count": 1, "snapshotParts": 1,
+                "snapshotPartsId": "20240101T000000000Z-0a1b2c3d",
+                shape.collection: {"Sales": {"rows": 1, "version": EXAMPLE_SOURCE["version"],
+                                             "loadedAt": EXAMPLE_TIME}},
             },
         },
         "Snapshot": {
             "type": "object",
+            "description": f"Every {shape.partition_column}'s document of the last load.",
             "properties": {
-                "loadedAt": {"type": "string"},
-                "source": source,
-                shape.collection: {"type": "object", "additionalProperties": {"type": "object"}},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                shape.collection: {"type": "object", "additionalProperties": _ref("Document")},
             },
+            "required": ["loadedAt", "source", shape.collection],
+            "example": {"loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, shape.collection: {"Sales": document}},
         },
         "SnapshotPart": {
             "type": "object",
+            "description": (f"Part `part` of `parts` of the last load's snapshot: whole documents, in key "
+                            f"order, at most 8 MB unless one document alone is larger."),
             "properties": {
-                "loadedAt": {"type": "string"},
-                "source": source,
-                "part": {"type": "integer"},
-                "parts": {"type": "integer"},
-                shape.collection: {"type": "object", "additionalProperties": {"type": "object"}},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "part": {"type": "integer", "minimum": 1},
+                "parts": {"type": "integer", "minimum": 1},
+                shape.collection: {"type": "object", "additionalProperties": _ref("Document")},
             },
+            "required": ["loadedAt", "source", "part", "parts", shape.collection],
+            "example": {"loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "part": 1, "parts": 1,
+                        shape.collection: {"Sales": document}},
         },
         "TooLarge": {
             "type": "object",
+            "description": "GET /snapshot's answer when the data set is over API Gateway's response limit.",
             "properties": {
                 "snapshotTooLarge": {"type": "boolean"},
                 "message": {"type": "string"},
-                "loadedAt": {"type": "string"},
-                "source": source,
-                "snapshotBytes": {"type": "integer"},
-                "parts": {"type": "integer"},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "snapshotBytes": {"type": "integer", "minimum": 0},
+                "parts": {"type": "integer", "minimum": 1},
                 "partsRoute": {"type": "string"},
             },
-            "required": ["message", "parts"],
+            "required": ["snapshotTooLarge", "message", "loadedAt", "source", "snapshotBytes", "parts",
+                         "partsRoute"],
         },
     }
 

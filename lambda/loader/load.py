@@ -127,7 +127,14 @@ class Loader:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Loader:
-        return cls(settings, Store(settings.table_name, settings.publish_bucket, settings.write_concurrency))
+        store = Store(
+            settings.table_name,
+            settings.publish_bucket,
+            settings.write_concurrency,
+            source_kms_key_arn=settings.source_kms_key_arn,
+            publish_kms_key_arn=settings.publish_kms_key_arn,
+        )
+        return cls(settings, store)
 
     def load(self, created: ObjectCreated, context: Any) -> LoadResult:
         """Loads one announced object; logs one summary line and emits metrics; re-raises failures."""

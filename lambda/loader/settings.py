@@ -52,6 +52,10 @@ class Settings:
     """CloudWatch namespace of the EMF metrics."""
     metrics_service: str = "data-api-loader"
     """Value of the metrics' one dimension, `Service`."""
+    source_kms_key_arn: str | None = None
+    """The source objects' customer-managed KMS key, named when S3 denies a read."""
+    publish_kms_key_arn: str | None = None
+    """The published objects' customer-managed KMS key, named when S3 denies a write."""
 
     @property
     def prefix_mode(self) -> bool:
@@ -172,6 +176,8 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         metrics_service=(
             r.text("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "data-api-loader"
         ),
+        source_kms_key_arn=r.text("SOURCE_KMS_KEY_ARN"),
+        publish_kms_key_arn=r.text("PUBLISH_KMS_KEY_ARN"),
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))

@@ -57,6 +57,17 @@ def _describe(error: ClientError) -> str:
     return f"{details.get('Code', 'Unknown')}: {details.get('Message', '')}".rstrip(": ")
 
 
+def kms_hint(setting: str, key_arn: str | None, actions: str) -> str:
+    """What else to check when S3 denies a request on objects under a configured KMS key."""
+    if not key_arn:
+        return ""
+    return (
+        f"; or KMS refused it: with {setting} {key_arn} the role needs {actions} on that key through S3, "
+        "the key's policy must let the account's IAM policies (or the role) use it, the key must be "
+        "enabled, and the objects must be encrypted with this key"
+    )
+
+
 @dataclass
 class SourceObject:
     """An opened source object: what S3 says about it, and its body to stream."""
@@ -99,9 +110,11 @@ class StagedObject:
     """
 
     def __init__(
-        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str],
+        denial_hint: str = "",
     ):
         self._s3 = s3
+        self._denial_hint = denial_hint
         self.bucket = bucket
         self.key = key
         self._create = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
@@ -133,7 +146,7 @@ class StagedObject:
             if buffer or not self._parts:
                 self._send_part(buffer)
         except ClientError as error:
-            raise StoreError(f"uploading {self.where} failed: {_describe(error)}") from error
+            raise StoreError(f"uploading {self.where} failed: {_describe(error)}{self._hint(error)}") from error
 
     def _send_part(self, body: bytearray) -> None:
         if self._stop.is_set():
@@ -156,12 +169,17 @@ class StagedObject:
                 MultipartUpload={"Parts": self._parts},
             )
         except ClientError as error:
-            raise StoreError(f"completing the upload of {self.where} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"completing the upload of {self.where} failed: {_describe(error)}{self._hint(error)}"
+            ) from error
         self._completed = True
 
     def stop(self) -> None:
         """Makes a send in progress give up at its next part."""
         self._stop.set()
+
+    def _hint(self, error: ClientError) -> str:
+        return self._denial_hint if _error_code(error) in DENIED else ""
 
     def close(self) -> None:
         """Abandons the upload unless it was completed; the old object stays as it was."""
@@ -200,6 +218,8 @@ class Store:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         max_attempts: int = MAX_ATTEMPTS,
+        source_kms_key_arn: str | None = None,
+        publish_kms_key_arn: str | None = None,
     ):
         self.table_name = table_name
         self.publish_bucket = publish_bucket
@@ -214,6 +234,10 @@ class Store:
         self._lock = threading.Lock()
         self.batch_requests = 0
         """BatchWriteItem requests sent, retries included."""
+        self._source_denial_hint = kms_hint("source.kmsKeyArn", source_kms_key_arn, "kms:Decrypt")
+        self._publish_denial_hint = kms_hint(
+            "publish.kmsKeyArn", publish_kms_key_arn, "kms:GenerateDataKey and kms:Decrypt"
+        )
 
     def _config(self, **options: Any) -> Config:
         return Config(
@@ -256,6 +280,7 @@ class Store:
                 raise StoreError(
                     f"reading {where} was denied ({_describe(error)}); the object is missing, or the "
                     "loader's role lacks s3:GetObject (s3:GetObjectVersion for a version) on it"
+                    f"{self._source_denial_hint}"
                 ) from error
             raise StoreError(f"reading {where} failed: {_describe(error)}") from error
         version = response.get("VersionId")
@@ -335,8 +360,9 @@ class Store:
         try:
             self.s3.put_object(**request)
         except ClientError as error:
+            hint = self._publish_denial_hint if _error_code(error) in DENIED else ""
             raise StoreError(
-                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}{hint}"
             ) from error
 
     def _multipart(
@@ -385,7 +411,9 @@ class Store:
         self, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
     ) -> StagedObject:
         """A public object to upload in parts now and show later (see StagedObject)."""
-        return StagedObject(self.s3, self.publish_bucket, key, content_type, cache_control, metadata)
+        return StagedObject(
+            self.s3, self.publish_bucket, key, content_type, cache_control, metadata, self._publish_denial_hint
+        )
 
     # ----------------------------------------------------------------------------------------
     # DynamoDB: bookkeeping items

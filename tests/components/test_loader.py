@@ -90,7 +90,8 @@ def publish_bucket_name(program: Program) -> str:
 
 
 def depends_on(resource, other) -> bool:
-    return other.urn in resource.dependencies
+    """Whether the program lists `other` in the resource's depends_on (not merely references it)."""
+    return other.urn in resource.depends_on
 
 
 def prefix_mode(config):

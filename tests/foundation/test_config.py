@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from components.config import ConfigError, parse_config
 
-from harness import ROOT, stack_config
+from harness import ROOT, run_program, stack_config
 
 STACK_FILE = "Pulumi.prod.yaml"
 
@@ -254,8 +253,16 @@ def test_every_problem_is_reported_at_once():
     assert found[1].startswith("customers[1].name: 'globex' is already")
 
 
-def test_stack_file_named_in_messages_follows_the_stack():
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_stack_file_named_in_messages_follows_the_stack(stack):
+    # The running program's stack decides the file named, on every line of the error.
+    raw = prod_raw()
+    raw["customers"][0]["quota"]["period"] = "YEAR"
+    raw["source"] = {"bucket": "b"}
+    config = {f"data-api:{key}": value for key, value in raw.items()}
     with pytest.raises(ConfigError) as caught:
-        parse_config({"source": {"bucket": "b"}}, "Pulumi.dev.yaml")
-    assert "(edit Pulumi.dev.yaml)" in str(caught.value)
-    assert json.dumps(str(caught.value))  # the message is plain text, safe to print
+        run_program(config, stack=stack)
+    lines = [line.strip() for line in str(caught.value).splitlines()[1:]]
+    assert len(lines) == 3, lines
+    assert all(line.endswith(f"(edit Pulumi.{stack}.yaml)") for line in lines), lines
+    assert "Pulumi.prod.yaml" not in str(caught.value)

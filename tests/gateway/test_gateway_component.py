@@ -71,7 +71,7 @@ def test_every_customer_plan_has_the_configured_quota_and_throttle(prod_program)
         }, plan.urn
         assert plan.inputs["apiStages"] == [
             {"apiId": stage.inputs["restApi"], "stage": stage.inputs["stageName"]}], plan.urn
-        assert stage.urn in plan.dependencies, f"{plan.urn} must be created after the stage"
+        assert stage.urn in plan.depends_on, f"{plan.urn} must be created after the stage (depends_on)"
 
 
 def test_each_key_is_attached_to_its_own_plan(prod_program):
@@ -220,6 +220,14 @@ def test_deployment_trigger_is_the_document_hash(prod_program):
     assert deployment.urn in prod_program.one(STAGE).dependencies
 
 
+def test_deployment_waits_for_the_integration_role_policy(prod_program):
+    # The document names the role, not its policy: without depends_on, API Gateway could deploy
+    # integrations whose role cannot read anything yet.
+    deployment = prod_program.one(DEPLOYMENT)
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    assert deployment.depends_on == [policy.urn], f"{deployment.urn}: depends_on {deployment.depends_on}"
+
+
 def test_a_changed_template_changes_the_deployment_trigger(prod_program, program_with, monkeypatch):
     monkeypatch.setitem(openapi.TEMPLATES, "get_item_response",
                         openapi.TEMPLATES["get_item_response"] + "## a changed comment\n")
@@ -270,7 +278,7 @@ def test_stage_logging_and_metrics(prod_program):
         assert fields[field] == variable, f"{stage.urn}: access log field {field}"
     assert '"errorMessage":$context.error.messageString' in stage.inputs["accessLogSettings"]["format"]
     for resource in (stage, settings):
-        assert execution.urn in resource.dependencies, f"{resource.urn} before its log group exists"
+        assert execution.urn in resource.depends_on, f"{resource.urn} before its log group exists"
 
 
 def test_dev_stack_turns_tracing_off(dev_program):
@@ -352,7 +360,7 @@ def test_account_log_role_when_asked(program_with):
     access = gateway_child(program, LOG_GROUP, "api-access-logs")
     assert access.inputs["name"].startswith("/aws/apigateway/data-api/"), access.urn
     for resource in (program.one(STAGE), program.one(METHOD_SETTINGS)):
-        assert account.urn in resource.dependencies, f"{resource.urn} must wait for the account's log role"
+        assert account.urn in resource.depends_on, f"{resource.urn} must wait for the account's log role"
 
 
 # ---- alarms and outputs -----------------------------------------------------------------------

@@ -32,7 +32,8 @@ def test_writes_the_public_document(tmp_path):
     assert document["servers"] == [{"url": BASE_URL}]
     assert set(document["paths"]) == {"/departments", "/departments/{department}", "/snapshot", *EXTRA_ROUTES}
     shape = openapi.ApiShape(title="data-api-prod", collection="departments", partition_column="department",
-                             stage_name="v1")
+                             stage_name="v1", item_column="employee", items_field="employees",
+                             column_types={"salary": "integer", "fullTime": "boolean"})
     assert document == openapi.public_document(shape, BASE_URL)
     for path, item in document["paths"].items():
         assert item["get"]["security"] == [{"api_key": []}], path
