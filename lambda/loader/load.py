@@ -81,8 +81,8 @@ class LoadResult:
     keys_unchanged: int = 0
     keys_deleted: int = 0
     batch_requests: int = 0
-    large_documents: int = 0
-    """Documents too large for a DynamoDB item, stored as S3 objects."""
+    large_documents: int | None = None
+    """Documents too large for a DynamoDB item, stored as S3 objects (once the file is parsed)."""
     snapshot_bytes: int | None = None
     snapshot_published: bool = False
     snapshot_parts: int | None = None
