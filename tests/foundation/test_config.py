@@ -230,7 +230,11 @@ CASES = {
     ),
     "reserved collection": (
         lambda raw: raw["api"].update(collection="snapshot"),
-        "api.collection: 'snapshot' is reserved for the snapshot route; pick another (edit Pulumi.prod.yaml)",
+        "api.collection: 'snapshot' is reserved for the snapshot routes; pick another (edit Pulumi.prod.yaml)",
+    ),
+    "collection of the large documents' route": (
+        lambda raw: raw["api"].update(collection="documents"),
+        "api.collection: 'documents' is reserved for the documents routes; pick another (edit Pulumi.prod.yaml)",
     ),
     "unknown endpoint type": (
         lambda raw: raw["api"].update(endpointType="PRIVATE"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,8 @@ class Exchange:
 
     request_body: str = ""
     request_headers: dict[str, str] = field(default_factory=dict)
+    request_path: dict[str, str] = field(default_factory=dict)
+    """Integration path parameters, substituted into the integration's URI."""
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
@@ -231,9 +234,14 @@ class ApiGateway:
         template = (integration.get("requestTemplates") or {}).get("application/json")
         if template is not None:
             self.last.request_body, overrides = self.vtl.render_request(template, variables, overrides)
+        mappings = integration.get("requestParameters") or {}
         self.last.request_headers = map_parameters(
-            integration.get("requestParameters") or {}, "method.request.header.", headers,
-            "integration.request.header.",
+            {t: v for t, v in mappings.items() if t.startswith("integration.request.header.")},
+            "method.request.header.", headers, "integration.request.header.",
+        )
+        self.last.request_path = map_path_parameters(
+            {t: v for t, v in mappings.items() if t.startswith("integration.request.path.")},
+            operation, dict(path_parameters or {}),
         )
         self._call(integration)
         return self.respond(path_template, self.last.status, self.last.headers, self.last.body,
@@ -263,10 +271,54 @@ class ApiGateway:
             body, response_override = self.vtl.render_response(response_template, variables, overrides)
             if response_override["status"]:
                 method_status = response_override["status"]
+            # Overrides apply after the standard mappings, and win over them.
+            mapped_headers.update(response_override["header"])
         return Response(status=method_status, headers=mapped_headers, body=body)
+
+    def follow(self, path_template: str, path_parameters: dict[str, str] | None = None,
+               headers: dict[str, str] | None = None) -> tuple[Response, list[str]]:
+        """GET a route and follow 303s as a client does (the same headers, the key among them),
+        resolving each Location against the request's path; returns the last answer and every path."""
+        path = _expand(path_template, dict(path_parameters or {}))
+        paths = [path]
+        response = self.get(path_template, path_parameters, headers)
+        while response.status == 303:
+            location = response.headers.get("Location")
+            assert location, f"GET {path}: a 303 without a Location"
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), location))
+            paths.append(path)
+            assert len(paths) < 5, f"redirect loop: {paths}"
+            path_template, path_parameters = self._route(path)
+            response = self.get(path_template, path_parameters, headers)
+        return response, paths
+
+    def _route(self, path: str) -> tuple[str, dict[str, str]]:
+        """The one declared route a path matches (static segments before parameters, as API Gateway)."""
+        segments = path.strip("/").split("/")
+        matches = []
+        for template in self.document["paths"]:
+            parts = template.strip("/").split("/")
+            if len(parts) != len(segments):
+                continue
+            values, static = {}, 0
+            for part, segment in zip(parts, segments):
+                if part.startswith("{") and part.endswith("}"):
+                    values[part[1:-1]] = segment
+                elif part == segment:
+                    static += 1
+                else:
+                    break
+            else:
+                matches.append((static, template, values))
+        assert matches, f"no route for {path}"
+        _, template, values = max(matches)
+        return template, values
 
     def _call(self, integration: dict[str, Any]) -> None:
         uri = integration["uri"]
+        for name, value in self.last.request_path.items():
+            uri = uri.replace(f"{{{name}}}", value)
+        assert not re.search(r"\{\w+\}", uri), f"integration URI with unmapped parameters: {uri}"
         dynamodb = re.fullmatch(rf"arn:aws:apigateway:{self.region}:dynamodb:action/(\w+)", uri)
         s3 = re.fullmatch(rf"arn:aws:apigateway:{self.region}:s3:path/([^/]+)/(.+)", uri)
         if dynamodb and integration["httpMethod"] == "POST":
@@ -295,6 +347,23 @@ class ApiGateway:
             call()
         except ClientError:
             pass  # the raw answer is kept; API Gateway maps error statuses itself
+
+
+def map_path_parameters(mapping: dict[str, str], operation: dict[str, Any],
+                        path_parameters: dict[str, str]) -> dict[str, str]:
+    """Integration path parameters from the method's (as the client sent them, still percent-encoded)."""
+    declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+    mapped = {}
+    for target, source in mapping.items():
+        name = source.removeprefix("method.request.path.")
+        if name == source or name not in declared:
+            raise AssertionError(f"unsupported or undeclared mapping source {source!r} for {target!r}")
+        mapped[target.removeprefix("integration.request.path.")] = path_parameters[name]
+    return mapped
+
+
+def _expand(path_template: str, path_parameters: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: path_parameters[m.group(1)], path_template)
 
 
 def _context(path_template: str) -> ContextVariables:

@@ -51,7 +51,8 @@ SHAPE = openapi.ApiShape(title="data-api-test", collection="departments", partit
                          stage_name="v1")
 BACKEND = openapi.Backend(partition="aws", region=REGION, table_name=TABLE, partition_key="pk",
                           bucket_name=BUCKET, index_key=f"{PUBLISH}index.json",
-                          snapshot_key=f"{PUBLISH}snapshot.json", credentials_role_arn=ROLE_ARN)
+                          snapshot_key=f"{PUBLISH}snapshot.json", documents_prefix=f"{PUBLISH}documents/",
+                          parts_prefix=f"{PUBLISH}snapshot/", credentials_role_arn=ROLE_ARN)
 
 AWKWARD_KEYS = [
     "Sales",
@@ -207,7 +208,7 @@ def test_item_is_served_verbatim(published, gateway, key):
     response = get_item(gateway, key)
     sent = json.loads(gateway.last.request_body)
     assert sent["Key"] == {"pk": {"S": key}}, f"{key!r}: the template asked DynamoDB for {sent['Key']}"
-    assert sent["TableName"] == TABLE and sent["ProjectionExpression"] == "doc", sent
+    assert sent["TableName"] == TABLE and sent["ProjectionExpression"] == "doc, docRef", sent
     assert response.status == 200, f"{key!r}: {response.status} {response.body}"
     assert response.body == published[key], f"{key!r}: the stored document was not served byte for byte"
     assert response.json() == expected_document(key), f"{key!r}: {response.body}"

@@ -30,6 +30,7 @@ SHAPE = openapi.ApiShape(title="data-api-test", collection="teams", partition_co
                          item_column="member", items_field="members", column_types=COLUMN_TYPES)
 BACKEND = openapi.Backend(partition="aws", region=REGION, table_name=TABLE, partition_key="pk",
                           bucket_name=BUCKET, index_key="index.json", snapshot_key="snapshot.json",
+                          documents_prefix="documents/", parts_prefix="snapshot/",
                           credentials_role_arn="arn:aws:iam::123456789012:role/api-role")
 # Typed cells, empty typed cells (null), an undeclared column (text), awkward keys.
 ROWS = [

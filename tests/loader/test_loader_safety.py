@@ -21,7 +21,7 @@ from loader_support import (
 )
 
 from loader.dataset import Schema, parse
-from loader.errors import InvalidSource, LeaseHeld, StoreError
+from loader.errors import LeaseHeld, StoreError
 from loader.layout import LEASE_KEY, MARKER_KEY, MAX_ITEM_BYTES, SourceVersion, item_overhead
 from loader.store import Store
 
@@ -156,35 +156,28 @@ def test_the_size_bound_counts_every_attribute_of_the_written_item(harness):
         assert bound - actual == rows_slack, f"{key}: bound {bound}, item {actual} bytes: {sorted(item)}"
 
 
-def test_a_document_just_under_the_limit_whose_item_is_over_is_refused_before_any_write(harness):
-    harness.drop(EMPLOYEES)
-    before = harness.state()
-    writes_before, s3_before = dict(harness.calls), list(harness.s3_writes)
+def test_a_document_just_under_the_limit_whose_item_is_over_takes_the_large_path(harness):
     title = MAX_ITEM_BYTES - 40 - document_size(0)
     assert MAX_ITEM_BYTES - 100 < document_size(title) < MAX_ITEM_BYTES - len("Big")
 
-    with pytest.raises(InvalidSource) as raised:
-        harness.drop(one_department(title))
+    result = harness.drop(one_department(title))["loads"][0]
 
-    assert "over DynamoDB's 409,600-byte item limit" in str(raised.value), str(raised.value)
-    assert harness.calls["BatchWriteItem"] == writes_before.get("BatchWriteItem", 0), "a data write was sent"
-    assert harness.s3_writes == s3_before, "something was published"
-    assert harness.state() == before
+    item = harness.data_items()["Big"]
+    assert "doc" not in item and result["largeDocuments"] == 1, sorted(item)
+    body = harness.object(f"{PUBLISH_PREFIX}documents/{item['docRef']['S']}")
+    assert body is not None and len(body) == document_size(title), "the document is its object, whole"
 
 
 @pytest.mark.parametrize("over", [0, 1])
-def test_validation_accepts_an_item_at_the_limit_and_refuses_one_byte_more(over):
+def test_validation_keeps_an_item_at_the_limit_and_sends_one_byte_more_to_the_large_path(over):
     # moto refuses items over 405,000 bytes, below DynamoDB's 409,600, so the exact edge is shown
     # on the parser with the overhead a load computes.
     overhead = item_overhead(SourceVersion("acme-hr-exports", SOURCE_KEY, "v" * 32), "2026-12-01T11:00:00.000Z")
     title = MAX_ITEM_BYTES - overhead - len("Big") - document_size(0) + over
     text = one_department(title).encode()
-    if over:
-        with pytest.raises(InvalidSource, match="409,601 bytes, over DynamoDB's 409,600-byte item limit"):
-            parse([text], SCHEMA, "s3://acme-hr-exports/exports/employees.csv", overhead)
-    else:
-        dataset = parse([text], SCHEMA, "s3://acme-hr-exports/exports/employees.csv", overhead)
-        assert dataset.document_size("Big") + len("Big") + overhead == MAX_ITEM_BYTES
+    dataset = parse([text], SCHEMA, "s3://acme-hr-exports/exports/employees.csv", overhead)
+    assert dataset.document_size("Big") + len("Big") + overhead == MAX_ITEM_BYTES + over
+    assert dataset.is_large("Big") is bool(over)
 
 
 # ---- denials under a customer-managed key -----------------------------------------------------
