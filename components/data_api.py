@@ -17,7 +17,7 @@ from pulumi.provider.experimental.util import camel_case
 
 from . import config as stack_config
 from .alerts import Alerts, AlertsArgs
-from .config import StackConfig, parse_config
+from .config import parse_config
 from .dashboard import Dashboard, DashboardArgs
 from .domain import ApiDomain, DomainArgs
 from .gateway import Gateway, GatewayArgs
@@ -376,10 +376,7 @@ class DataApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
         config = parse_config(args_to_config(args), stack_file=f"the args of DataApi {name!r}")
         super().__init__(DATA_API_TYPE, name, {}, opts)
-        self._build(name, config)
-
-    def _build(self, name: str, config: StackConfig) -> None:
-        """The parts in data-flow order: table, publish bucket, gateway, domain, loader, alerts, dashboard."""
+        # The parts in data-flow order: table, publish bucket, gateway, domain, loader, alerts, dashboard.
         prefix, product = child_prefix(name), qualifier(name)
 
         def part(*extra: pulumi.Alias) -> pulumi.ResourceOptions:
@@ -488,11 +485,13 @@ class DataApi(pulumi.ComponentResource):
         self.api_keys = gateway.api_key_values
         self.api_keys_by_id = gateway.api_keys_by_id
         self.api_key_ids = gateway.api_key_ids
-        self.api_domain_name = domain.domain_name if domain is not None else None
-        # Without a zone here, the operator points the name at this target in their own DNS.
-        without_zone = domain is not None and config.api.domain is not None and config.api.domain.hosted_zone_id is None
-        self.api_domain_target_name = domain.target_domain_name if without_zone and domain else None
-        self.api_domain_target_zone_id = domain.target_zone_id if without_zone and domain else None
+        self.api_domain_name = self.api_domain_target_name = self.api_domain_target_zone_id = None
+        if domain is not None and config.api.domain is not None:
+            self.api_domain_name = domain.domain_name
+            if config.api.domain.hosted_zone_id is None:
+                # Without a zone here, the operator points the name at this target in their own DNS.
+                self.api_domain_target_name = domain.target_domain_name
+                self.api_domain_target_zone_id = domain.target_zone_id
         self.dashboard_url = dashboard.url if dashboard is not None else None
         self.register_outputs({camel_case(output): getattr(self, output) for output in OUTPUTS
                                if getattr(self, output) is not None})

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import typing
 from typing import Any
 
 import pytest
+from pulumi.provider.experimental.util import camel_case
 
 from components import config as stack_config
 from components.config import ConfigError, parse_config
-from components.data_api import OUTPUTS, DataApi, DataApiArgs, args_to_config, config_to_args
+from components.data_api import OUTPUTS, DataApiArgs, _shape, args_to_config, config_to_args
 
-from harness import ROOT, EngineAliases, Program, last_run, run_program, stack_config as read_stack_file
+from harness import ROOT, EngineAliases, Program, run_program, stack_config as read_stack_file
 
 BEFORE = json.loads((ROOT / "tests" / "product" / "fixtures" / "resources_before_data_api.json").read_text())
 TWO_PRODUCTS = ROOT / "tests" / "product" / "programs" / "two_products.py"
@@ -52,7 +55,6 @@ def test_the_conditional_outputs_follow_the_config(program_with):
 def test_every_output_is_one_the_program_exports():
     exported = {line.split('"')[1] for line in (ROOT / "__main__.py").read_text().splitlines()
                 if line.strip().startswith("pulumi.export(")}
-    from pulumi.provider.experimental.util import camel_case
     assert {camel_case(output) for output in OUTPUTS} == exported
 
 
@@ -91,16 +93,11 @@ def test_args_know_every_key_the_stack_config_accepts(monkeypatch):
 
 
 def _generic(path: str) -> str:
-    import re
     return re.sub(r"\[\d+\]", "[]", path)
 
 
 def _args_keys(path: str) -> list[str]:
     """The camelCase keys of the TypedDict at this config path."""
-    import typing
-    from pulumi.provider.experimental.util import camel_case
-    from components.data_api import _shape
-
     shape: Any = DataApiArgs
     for step in [s for s in path.replace("[]", ".[]").split(".") if s]:
         if step == "[]":
@@ -112,13 +109,11 @@ def _args_keys(path: str) -> list[str]:
 
 
 def test_bad_args_name_the_product_and_the_key_path():
-    import pulumi
     with pytest.raises(ConfigError) as error:
         run_program({"data-api:source": {"bucket": "x-bucket", "key": "a.csv"}}, stack="prod",
                     main=ROOT / "tests" / "product" / "programs" / "bad_args.py")
     assert "customers[0].quota.period: 'YEAR' is not one of DAY, WEEK, MONTH (edit the args of DataApi 'orders')" \
         in str(error.value), str(error.value)
-    assert isinstance(error.value, pulumi.RunError)
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certifica
 CACHE_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
 # API Gateway keeps a cached answer at most an hour.
 MAX_CACHE_TTL_SECONDS = 3600
-RESERVED_COLLECTIONS = ("snapshot",)
+# Top-level segments of other routes: the snapshot and its parts, and documents too large for an item.
+RESERVED_COLLECTIONS = ("snapshot", "documents")
 # The key every customer has had from the start; its resources keep their original logical names.
 DEFAULT_KEY_ID = "default"
 # API Gateway accepts key values of 20 to 128 characters; a header value cannot hold spaces.
@@ -222,6 +223,16 @@ class PublishConfig:
     def snapshot_key(self) -> str:
         """The object key of snapshot.json."""
         return f"{self.prefix}snapshot.json"
+
+    @property
+    def documents_prefix(self) -> str:
+        """Documents too large for a DynamoDB item, one object each (served by the documents route)."""
+        return f"{self.prefix}documents/"
+
+    @property
+    def parts_prefix(self) -> str:
+        """The snapshot in parts, one folder per load that published them (served by the parts route)."""
+        return f"{self.prefix}snapshot/"
 
     @property
     def private_prefix(self) -> str:
@@ -891,7 +902,7 @@ def _api(r: _Reader, raw: Any, region: str | None = None) -> ApiConfig:
     collection = r.string(body, "collection", "api", default="departments", pattern=PATH_SEGMENT,
                           rule="use lowercase letters, digits and hyphens") or "departments"
     if collection in RESERVED_COLLECTIONS:
-        r.fail("api.collection", f"{_show(collection)} is reserved for the snapshot route; pick another")
+        r.fail("api.collection", f"{_show(collection)} is reserved for the {collection} routes; pick another")
     return ApiConfig(
         collection=collection,
         endpoint_type=r.choice(body, "endpointType", "api", ENDPOINT_TYPES, "REGIONAL"),

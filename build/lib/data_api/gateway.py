@@ -107,7 +107,7 @@ def assume_role_policy() -> dict[str, Any]:
 
 def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
                        publish_key_arn: str | None, region: str) -> dict[str, Any]:
-    """The integrations' role: read one item, and the two published objects. Nothing else."""
+    """The integrations' role: read one item, and the published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
         {"Sid": "ReadPublished", "Effect": "Allow", "Action": "s3:GetObject", "Resource": list(object_arns)},
@@ -226,8 +226,11 @@ class Gateway(pulumi.ComponentResource):
             assume_role_policy=json.dumps(assume_role_policy()),
             opts=child,
         )
+        # index.json and snapshot.json by name; documents too large for an item and the snapshot's
+        # parts are named by a key or a load only at run time: the objects under their two prefixes.
         object_arns = [pulumi.Output.concat(args.publish_bucket_arn, "/", key)
-                       for key in (args.publish.index_key, args.publish.snapshot_key)]
+                       for key in (args.publish.index_key, args.publish.snapshot_key,
+                                   f"{args.publish.documents_prefix}*", f"{args.publish.parts_prefix}*")]
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
@@ -244,7 +247,8 @@ class Gateway(pulumi.ComponentResource):
             lambda v: openapi.document(shape, openapi.Backend(
                 partition=v[0], region=v[1], table_name=v[2], partition_key=PARTITION_KEY,
                 bucket_name=v[3], index_key=args.publish.index_key,
-                snapshot_key=args.publish.snapshot_key, credentials_role_arn=v[4],
+                snapshot_key=args.publish.snapshot_key, documents_prefix=args.publish.documents_prefix,
+                parts_prefix=args.publish.parts_prefix, credentials_role_arn=v[4],
                 cache_item=config.cache is not None,
             ))
         )
@@ -455,6 +459,7 @@ class Gateway(pulumi.ComponentResource):
             "item": f"{url}{shape.item_path}",
             "collection": f"{url}{shape.collection_path}",
             "snapshot": f"{url}{shape.snapshot_path}",
+            "snapshotPart": f"{url}{shape.parts_path}",
         })
         self.usage_plan_ids = _named_map(usage_plan_ids)
         self.internal_usage_plan_id = internal_plan.id

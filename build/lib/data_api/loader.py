@@ -54,6 +54,8 @@ LOADER_TYPE = "data-api:index:Loader"
 WRITE_CONCURRENCY = 4
 # The loader keeps its manifest of loaded keys here, under the publish prefix's private folder.
 MANIFEST_OBJECT = "manifest.json"
+# ... and its record of the snapshot's sets of parts, so that it can remove the stale ones.
+PART_SETS_OBJECT = "snapshot-parts.json"
 
 # Only the calls the loader's store module makes: the marker (GetItem, PutItem), the lease (PutItem,
 # DeleteItem), batched writes and deletes, and the scan that rebuilds a missing manifest.
@@ -287,17 +289,29 @@ def loader_policy(
             "Resource": [published(publish.index_key), published(publish.snapshot_key)],
         },
         {
-            # HeadObject: an unchanged data set keeps the snapshot (and its ETag) already published.
+            # HeadObject: an unchanged data set keeps the snapshot (and its ETag) and the parts
+            # index.json names.
             "Sid": "CheckPublishedSnapshot",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": published(publish.snapshot_key),
+            "Resource": [published(publish.snapshot_key), published(publish.index_key)],
+        },
+        {
+            # Exception: the objects under a prefix, as each is named by a key or a load only at run
+            # time. Each document too large for a DynamoDB item, and each load's snapshot parts.
+            "Sid": "PublishLargeDocumentsAndParts",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+            "Resource": [published(f"{publish.documents_prefix}*"), published(f"{publish.parts_prefix}*")],
         },
         {
             "Sid": "KeepManifest",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": published(f"{publish.private_prefix}{MANIFEST_OBJECT}"),
+            "Resource": [
+                published(f"{publish.private_prefix}{MANIFEST_OBJECT}"),
+                published(f"{publish.private_prefix}{PART_SETS_OBJECT}"),
+            ],
         },
         {
             "Sid": "WriteTable",

@@ -18,11 +18,18 @@ from .config import PATH_PARAMETER
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
-# The loader's contract: the served JSON document lives in this string attribute of each item.
+# The loader's contract: the served JSON document lives in this string attribute of each item, or,
+# when it is too large for an item, in an S3 object whose id is in the other.
 DOCUMENT_ATTRIBUTE = "doc"
+DOCUMENT_REF_ATTRIBUTE = "docRef"
 API_KEY_HEADER = "x-api-key"
 SECURITY_SCHEME = "api_key"
 SNAPSHOT_SEGMENT = "snapshot"
+DOCUMENTS_SEGMENT = "documents"
+# The loader's notice in place of a snapshot over the response limit starts with this field.
+TOO_LARGE_MARK = '"snapshotTooLarge": '
+# API Gateway's response limit, which the notice's 413 is about.
+RESPONSE_LIMIT_BYTES = 10 * 1024 * 1024
 VALIDATOR = "parameters"
 # Headers served with the S3 objects, so clients can revalidate with If-None-Match.
 CACHE_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
@@ -122,6 +129,21 @@ class ApiShape:
         """`/snapshot`: every document in one object."""
         return f"/{SNAPSHOT_SEGMENT}"
 
+    @property
+    def parts_path(self) -> str:
+        """`/snapshot/parts/{part}`: the current load's part, by number (a redirect to the next)."""
+        return f"/{SNAPSHOT_SEGMENT}/parts/{{part}}"
+
+    @property
+    def load_part_path(self) -> str:
+        """`/snapshot/loads/{load}/parts/{part}`: one part of one load's set."""
+        return f"/{SNAPSHOT_SEGMENT}/loads/{{load}}/parts/{{part}}"
+
+    @property
+    def document_path(self) -> str:
+        """`/documents/{document}`: a document too large for its item, by the id its item holds."""
+        return f"/{DOCUMENTS_SEGMENT}/{{document}}"
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -141,6 +163,10 @@ class Backend:
     """The object key of index.json."""
     snapshot_key: str
     """The object key of snapshot.json."""
+    documents_prefix: str
+    """The key prefix of the documents too large for an item (`<prefix>documents/`)."""
+    parts_prefix: str
+    """The key prefix of the snapshot's parts (`<prefix>snapshot/`)."""
     credentials_role_arn: str
     """The role API Gateway assumes to call DynamoDB and S3."""
     cache_item: bool = False
@@ -174,6 +200,12 @@ def _method_response(description: str, headers: tuple[str, ...] = ("Content-Type
     return response
 
 
+def _see_other_body(text: str) -> str:
+    """A 303's JSON body naming `$location`, the template variable that holds the target."""
+    body = message(text)
+    return body[:-1] + ', "location": "$location"}'
+
+
 def _common_responses() -> dict[str, Any]:
     """Answers API Gateway gives before any integration runs (see the gateway responses)."""
     return {
@@ -204,6 +236,12 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
         "security": [{SECURITY_SCHEME: []}],
         "responses": {
             "200": _method_response(f"The {column}'s document.", schema="Document"),
+            "303": _method_response(
+                f"The {column}'s document is too large for the table's item: it is at Location "
+                f"(GET {shape.document_path}, relative to this URL). Following it costs a second "
+                "request against the usage plan's quota.",
+                headers=("Content-Type", "Location"),
+            ),
             "404": _method_response(f"No {column} with this key."),
             "500": _method_response("Internal error."),
             "502": _method_response("The data store did not answer."),
@@ -227,6 +265,7 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                     table_name=backend.table_name,
                     partition_key=backend.partition_key,
                     document_attribute=DOCUMENT_ATTRIBUTE,
+                    document_ref_attribute=DOCUMENT_REF_ATTRIBUTE,
                 ),
             },
             "responses": {
@@ -237,6 +276,12 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                         "application/json": fill(
                             TEMPLATES["get_item_response"],
                             document_attribute=DOCUMENT_ATTRIBUTE,
+                            document_ref_attribute=DOCUMENT_REF_ATTRIBUTE,
+                            documents_segment=DOCUMENTS_SEGMENT,
+                            see_other_body=_see_other_body(
+                                f"See Other: this {column}'s document is too large for the table and is "
+                                "served at the location given"
+                            ),
                             not_found_body=message(f"Not found: no {column} with this key"),
                         ),
                     },
@@ -269,16 +314,28 @@ def _item_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
     }
 
 
-def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
-                      backend: Backend) -> dict[str, Any]:
+def _path_parameters(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names]
+
+
+def _object_operation(operation_id: str, summary: str, schema: str, uri: str, backend: Backend,
+                      path_parameters: tuple[str, ...] = (), not_found: str = "Nothing is published yet",
+                      ok_template: str | None = None,
+                      extra_responses: dict[str, Any] | None = None) -> dict[str, Any]:
+    """GET one published object, its key fixed or made of path parameters (which S3 reads as they
+    arrive, percent-encoded: every such key the loader writes is hex, digits and dashes)."""
     cache_mapping = {
         f"method.response.header.{name}": f"integration.response.header.{name}" for name in CACHE_HEADERS
     }
+    ok: dict[str, Any] = {"statusCode": "200", "responseParameters": {**JSON_CONTENT_TYPE, **cache_mapping}}
+    if ok_template is not None:
+        ok["responseTemplates"] = {"application/json": ok_template}
     return {
         "operationId": operation_id,
         "summary": summary,
         "description": "Send the last ETag in If-None-Match to get 304 Not Modified while it is unchanged.",
         "parameters": [
+            *_path_parameters(path_parameters),
             {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
         ],
         "security": [{SECURITY_SCHEME: []}],
@@ -286,9 +343,10 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
             "200": _method_response(summary, headers=("Content-Type", *CACHE_HEADERS), schema=schema),
             "304": _method_response("Not modified since the ETag sent in If-None-Match.",
                                     headers=CACHE_HEADERS, schema=None),
-            "404": _method_response("Nothing is published yet."),
+            "404": _method_response(f"{not_found}."),
             "500": _method_response("Internal error: the API may not read the published object."),
             "502": _method_response("The object store did not answer."),
+            **(extra_responses or {}),
             **_common_responses(),
         },
         "x-amazon-apigateway-integration": {
@@ -298,14 +356,12 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
             "credentials": backend.credentials_role_arn,
             "passthroughBehavior": "when_no_match",
             "requestParameters": {
+                **{f"integration.request.path.{name}": f"method.request.path.{name}" for name in path_parameters},
                 "integration.request.header.If-None-Match": "method.request.header.If-None-Match",
             },
             "responses": {
-                # No template: the object's bytes pass through untouched.
-                "default": {
-                    "statusCode": "200",
-                    "responseParameters": {**JSON_CONTENT_TYPE, **cache_mapping},
-                },
+                # Without a template the object's bytes pass through untouched.
+                "default": ok,
                 S3_NOT_MODIFIED: {
                     "statusCode": "304",
                     "responseParameters": cache_mapping,
@@ -314,7 +370,7 @@ def _object_operation(operation_id: str, summary: str, schema: str, uri: str,
                     "statusCode": "404",
                     "responseParameters": dict(JSON_CONTENT_TYPE),
                     "responseTemplates": {
-                        "application/json": message("Not found: nothing is published yet"),
+                        "application/json": message(f"Not found: {not_found[0].lower()}{not_found[1:]}"),
                     },
                 },
                 S3_DENIED: {
@@ -340,6 +396,94 @@ def _s3_uri(backend: Backend, key: str) -> str:
     return f"arn:{backend.partition}:apigateway:{backend.region}:s3:path/{backend.bucket_name}/{key}"
 
 
+def _snapshot_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
+    return _object_operation(
+        "getSnapshot",
+        f"Every {shape.partition_column}'s document in one object.",
+        "Snapshot",
+        _s3_uri(backend, backend.snapshot_key),
+        backend,
+        ok_template=fill(TEMPLATES["get_snapshot_response"], too_large_mark=TOO_LARGE_MARK),
+        extra_responses={
+            "413": _method_response(
+                f"The data set is over API Gateway's {RESPONSE_LIMIT_BYTES:,}-byte response limit: read it "
+                f"in parts from GET {shape.parts_path}; the body names the part count.",
+                headers=("Content-Type", *CACHE_HEADERS), schema="TooLarge",
+            ),
+        },
+    )
+
+
+def _parts_operation(shape: ApiShape, backend: Backend) -> dict[str, Any]:
+    """The current load's part `part`: read from index.json, which names the current set, and
+    answered with a redirect to that set's part (or 404 past the last)."""
+    not_found = (
+        "Not found: the snapshot's parts are numbered 1 to COUNT (snapshotParts in GET "
+        f"{shape.collection_path})"
+    )
+    return {
+        "operationId": "getSnapshotPart",
+        "summary": "One part of the snapshot, by number from 1: a redirect to the current load's part.",
+        "description": (
+            "Answers 303 See Other to the current load's part (GET "
+            f"{shape.load_part_path}, relative to this URL); following it costs a second request "
+            "against the usage plan's quota. Every part holds at most 8 MB of whole documents, in key "
+            "order, under the snapshot's head (loadedAt, source) with `part` and `parts`; a document "
+            "larger than that is a part alone."
+        ),
+        "parameters": _path_parameters(("part",)),
+        "security": [{SECURITY_SCHEME: []}],
+        "responses": {
+            "303": _method_response("The part is at Location.", headers=("Content-Type", "Location")),
+            "404": _method_response("No such part, or nothing is published yet."),
+            "500": _method_response("Internal error: the API may not read the published index."),
+            "502": _method_response("The object store did not answer."),
+            **_common_responses(),
+        },
+        "x-amazon-apigateway-integration": {
+            "type": "aws",
+            "httpMethod": "GET",
+            "uri": _s3_uri(backend, backend.index_key),
+            "credentials": backend.credentials_role_arn,
+            "passthroughBehavior": "when_no_match",
+            "responses": {
+                # index.json itself is never the answer: a redirect, or 404 (the template says which).
+                "default": {
+                    "statusCode": "303",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": fill(
+                            TEMPLATES["get_snapshot_part"],
+                            path_parameter="part",
+                            see_other_body=_see_other_body(
+                                "See Other: this part of the current load is served at the location given"
+                            ),
+                            not_found_body=message(not_found).replace("COUNT", "$count"),
+                        ),
+                    },
+                },
+                S3_MISSING: {
+                    "statusCode": "404",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {"application/json": message("Not found: nothing is published yet")},
+                },
+                S3_DENIED: {
+                    "statusCode": "500",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {"application/json": message("Internal server error")},
+                },
+                S3_OTHER_ERROR: {
+                    "statusCode": "502",
+                    "responseParameters": dict(JSON_CONTENT_TYPE),
+                    "responseTemplates": {
+                        "application/json": message("Bad gateway: the object store did not answer"),
+                    },
+                },
+            },
+        },
+    }
+
+
 def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
     """JSON bodies for the answers API Gateway gives on its own."""
 
@@ -356,8 +500,8 @@ def _gateway_responses(shape: ApiShape) -> dict[str, Any]:
         "ACCESS_DENIED": response(403, message(key_hint)),
         "MISSING_AUTHENTICATION_TOKEN": response(
             404,
-            message(f"Not found: the routes are GET {shape.collection_path}, GET {shape.item_path} "
-                    f"and GET {shape.snapshot_path}"),
+            message(f"Not found: the routes are GET {shape.collection_path}, GET {shape.item_path}, "
+                    f"GET {shape.snapshot_path} and GET {shape.parts_path}"),
         ),
         "THROTTLED": response(429, message("Too many requests: slow down and retry")),
         "QUOTA_EXCEEDED": response(429, message("Quota exceeded for this API key's usage plan")),
@@ -452,11 +596,15 @@ def _schemas(shape: ApiShape) -> dict[str, Any]:
                 "loadedAt": {"type": "string", "format": "date-time"},
                 "source": _ref("Source"),
                 "count": {"type": "integer", "minimum": 0},
+                "snapshotParts": {"type": "integer", "minimum": 1,
+                                  "description": f"How many parts GET {shape.parts_path} has."},
+                "snapshotPartsId": {"type": "string", "description": "The load whose parts those are."},
                 shape.collection: {"type": "object", "additionalProperties": _ref("IndexEntry")},
             },
-            "required": ["loadedAt", "source", "count", shape.collection],
+            "required": ["loadedAt", "source", "count", "snapshotParts", "snapshotPartsId", shape.collection],
             "example": {
-                "loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "count": 1,
+                "loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "count": 1, "snapshotParts": 1,
+                "snapshotPartsId": "20240101T000000000Z-0a1b2c3d",
                 shape.collection: {"Sales": {"rows": 1, "version": EXAMPLE_SOURCE["version"],
                                              "loadedAt": EXAMPLE_TIME}},
             },
@@ -471,6 +619,36 @@ def _schemas(shape: ApiShape) -> dict[str, Any]:
             },
             "required": ["loadedAt", "source", shape.collection],
             "example": {"loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, shape.collection: {"Sales": document}},
+        },
+        "SnapshotPart": {
+            "type": "object",
+            "description": (f"Part `part` of `parts` of the last load's snapshot: whole documents, in key "
+                            f"order, at most 8 MB unless one document alone is larger."),
+            "properties": {
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "part": {"type": "integer", "minimum": 1},
+                "parts": {"type": "integer", "minimum": 1},
+                shape.collection: {"type": "object", "additionalProperties": _ref("Document")},
+            },
+            "required": ["loadedAt", "source", "part", "parts", shape.collection],
+            "example": {"loadedAt": EXAMPLE_TIME, "source": EXAMPLE_SOURCE, "part": 1, "parts": 1,
+                        shape.collection: {"Sales": document}},
+        },
+        "TooLarge": {
+            "type": "object",
+            "description": "GET /snapshot's answer when the data set is over API Gateway's response limit.",
+            "properties": {
+                "snapshotTooLarge": {"type": "boolean"},
+                "message": {"type": "string"},
+                "loadedAt": {"type": "string", "format": "date-time"},
+                "source": _ref("Source"),
+                "snapshotBytes": {"type": "integer", "minimum": 0},
+                "parts": {"type": "integer", "minimum": 1},
+                "partsRoute": {"type": "string"},
+            },
+            "required": ["snapshotTooLarge", "message", "loadedAt", "source", "snapshotBytes", "parts",
+                         "partsRoute"],
         },
     }
 
@@ -496,13 +674,31 @@ def document(shape: ApiShape, backend: Backend) -> dict[str, Any]:
                 ),
             },
             shape.item_path: {"get": _item_operation(shape, backend)},
-            shape.snapshot_path: {
+            shape.snapshot_path: {"get": _snapshot_operation(shape, backend)},
+            shape.parts_path: {"get": _parts_operation(shape, backend)},
+            shape.load_part_path: {
                 "get": _object_operation(
-                    "getSnapshot",
-                    f"Every {shape.partition_column}'s document in one object.",
-                    "Snapshot",
-                    _s3_uri(backend, backend.snapshot_key),
+                    "getSnapshotPartOfLoad",
+                    "One part of one load's snapshot (where GET /snapshot/parts/{part} redirects).",
+                    "SnapshotPart",
+                    _s3_uri(backend, f"{backend.parts_prefix}{{load}}/{{part}}"),
                     backend,
+                    path_parameters=("load", "part"),
+                    not_found=(f"No such part of this load: a later load replaced it, start again at "
+                               f"GET {shape.parts_path}"),
+                ),
+            },
+            shape.document_path: {
+                "get": _object_operation(
+                    "getLargeDocument",
+                    f"A {shape.partition_column}'s document too large for the table's item (where "
+                    f"GET {shape.item_path} redirects).",
+                    "Document",
+                    _s3_uri(backend, f"{backend.documents_prefix}{{document}}"),
+                    backend,
+                    path_parameters=("document",),
+                    not_found=f"No such document: its {shape.partition_column} changed or left, ask "
+                              f"GET {shape.item_path} again",
                 ),
             },
         },
@@ -531,7 +727,8 @@ def _strip_extensions(value: Any) -> Any:
 
 # Public documents carry none of the integration internals, so any backend builds them.
 _NO_BACKEND = Backend(partition="aws", region="-", table_name="-", partition_key="-", bucket_name="-",
-                      index_key="-", snapshot_key="-", credentials_role_arn="-")
+                      index_key="-", snapshot_key="-", documents_prefix="-", parts_prefix="-",
+                      credentials_role_arn="-")
 
 
 def public_document(shape: ApiShape, base_url: str | None = None) -> dict[str, Any]:

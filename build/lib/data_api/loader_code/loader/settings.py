@@ -29,7 +29,7 @@ class Settings:
     source_suffix: str
     """In prefix mode, the key suffix of the objects loaded."""
     publish_bucket: str
-    """Where index.json, snapshot.json and the private bookkeeping objects go."""
+    """Where index.json, snapshot.json, its parts, large documents and the private bookkeeping objects go."""
     publish_prefix: str
     """Key prefix of the published objects; empty or ending in '/'."""
     partition_column: str = "department"
@@ -80,7 +80,9 @@ class Settings:
             prefix=self.source_prefix,
             suffix=self.source_suffix,
             excluded_keys=frozenset((published.index, published.snapshot)) if own_bucket else frozenset(),
-            excluded_prefix=published.private_prefix if own_bucket else None,
+            excluded_prefixes=(
+                (published.private_prefix, published.documents_prefix, published.parts_prefix) if own_bucket else ()
+            ),
         )
 
     def describe_source(self) -> str:

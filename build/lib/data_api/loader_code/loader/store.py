@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loader.errors import StoreError, WritesIncomplete
 from loader.layout import (
+    DOC_REF,
     EXPIRES_AT,
     HASH,
     LEASE_KEY,
@@ -42,6 +43,7 @@ READ_CHUNK_BYTES = 64 * 1024
 # at least this size (S3's minimum), streamed from the documents, so memory holds one part at a
 # time (S3 shows a multipart object only once it is complete).
 PART_BYTES = 5 * 1024 * 1024
+DELETE_BATCH = 1000  # DeleteObjects' limit
 MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 DENIED = frozenset({"AccessDenied", "403", "Forbidden"})
 
@@ -173,6 +175,10 @@ class StagedObject:
                 f"completing the upload of {self.where} failed: {_describe(error)}{self._hint(error)}"
             ) from error
         self._completed = True
+
+    def stop(self) -> None:
+        """Makes a send in progress give up at its next part."""
+        self._stop.set()
 
     def _hint(self, error: ClientError) -> str:
         return self._denial_hint if _error_code(error) in DENIED else ""
@@ -393,6 +399,34 @@ class Store:
         finally:
             staged.close()
 
+    def put_public(self, key: str, body: bytes, content_type: str, cache_control: str) -> None:
+        """Writes one public object from bytes already in memory, in one PutObject (no copy)."""
+        self._put(key, body, content_type, cache_control, {})
+
+    def delete_objects(self, keys: Iterable[str]) -> int:
+        """Deletes objects from the publish bucket (absent ones too); returns how many were asked for."""
+        pending = list(keys)
+        for start in range(0, len(pending), DELETE_BATCH):
+            batch = pending[start : start + DELETE_BATCH]
+            try:
+                response = self.s3.delete_objects(
+                    Bucket=self.publish_bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except ClientError as error:
+                raise StoreError(
+                    f"deleting {len(batch)} objects from s3://{self.publish_bucket} failed: {_describe(error)}"
+                ) from error
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"deleting {len(errors)} of {len(batch)} objects from s3://{self.publish_bucket} failed, "
+                    f"the first s3://{self.publish_bucket}/{first.get('Key')}: "
+                    f"{first.get('Code')}: {first.get('Message', '')}".rstrip(": ")
+                )
+        return len(pending)
+
     def needs_parts(self, size: int) -> bool:
         """True when an object this large goes up as a multipart upload."""
         return size > PART_BYTES
@@ -478,13 +512,15 @@ class Store:
             ) from error
 
     def scan_data_items(self) -> Iterator[dict[str, Any]]:
-        """Every data item's key, hash, rows, version and load time (bookkeeping items skipped)."""
+        """Every data item's key, hash, rows, version, load time and document object, if any
+        (bookkeeping items skipped)."""
         names = {
             "#pk": PARTITION_KEY,
             "#hash": HASH,
             "#rows": ROWS,
             "#version": SOURCE_VERSION,
             "#loaded": LOADED_AT,
+            "#ref": DOC_REF,
         }
         request: dict[str, Any] = {
             "TableName": self.table_name,
