@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from components.config import ConfigError, parse_config
 
 from harness import ROOT, run_program, stack_config
 
-STACK_FILE = "Pulumi.prod.yaml"
-
-
-def prod_raw() -> dict:
-    """The prod stack's project settings, keyed without the `data-api:` namespace."""
-    config = stack_config(ROOT / STACK_FILE)
-    return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in config.items()
-            if key.startswith("data-api:")}
-
-
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, STACK_FILE)
-    lines = str(caught.value).splitlines()
-    assert lines[0] == "invalid stack configuration:", lines
-    return [line.strip() for line in lines[1:]]
+from config_support import STACK_FILE, config_problems as problems, project_settings as prod_raw
 
 
 def test_prod_and_dev_stack_files_are_valid():
