@@ -280,6 +280,8 @@ def _shape(annotation: Any) -> Any:
 
 
 def _convert(annotation: Any, value: Any, to_config: bool) -> Any:
+    """The value with every TypedDict's keys renamed, to the stack file's camelCase or back; unknown
+    keys keep their spelling, so the stack config's checks name them."""
     shape = _shape(annotation)
     origin = typing.get_origin(shape)
     if typing.is_typeddict(shape) and isinstance(value, Mapping):
