@@ -193,3 +193,10 @@ def test_whole_numbers_from_the_wire_become_integers_where_the_args_want_one():
     assert isinstance(config["customers"][0]["throttle"]["rateLimit"], float)
     assert config["api"]["latencyP99Ms"] == 1.5, "a fraction stays one, for the config to refuse"
     assert isinstance(config["source"]["noncurrentVersionDays"], int)
+
+
+def test_a_misspelt_arg_is_named_with_the_key_it_probably_meant():
+    with pytest.raises(ConfigError) as error:
+        parse_config(args_to_config({"source": {"bucket": "acme-x", "key": "a.csv", "partition_colum": "x"}}),
+                     stack_file="the args of DataApi 'x'")
+    assert "source.partitionColum: unknown key (did you mean 'partitionColumn'?)" in str(error.value), str(error.value)
