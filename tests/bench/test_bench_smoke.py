@@ -171,9 +171,9 @@ def test_a_request_to_anything_but_loopback_is_refused_before_it_is_sent():
 
 
 def test_the_benchmark_uses_the_write_concurrency_the_component_deploys():
-    from components import loader
+    from components import config
 
-    assert run.WRITE_CONCURRENCY == loader.WRITE_CONCURRENCY
+    assert run.WRITE_CONCURRENCY == config.DEFAULT_WRITE_CONCURRENCY
 
 
 # --------------------------------------------------------------------------------------------
