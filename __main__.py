@@ -99,6 +99,8 @@ pulumi.export("usagePlanIds", gateway.usage_plan_ids)
 pulumi.export("internalUsagePlanId", gateway.internal_usage_plan_id)
 pulumi.export("openApiDocument", gateway.openapi_document)
 pulumi.export("apiKeys", gateway.api_key_values)
+pulumi.export("apiKeysById", gateway.api_keys_by_id)
+pulumi.export("apiKeyIds", gateway.api_key_ids)
 if domain is not None:
     pulumi.export("apiDomainName", domain.domain_name)
     if config.api.domain.hosted_zone_id is None:

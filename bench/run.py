@@ -452,7 +452,7 @@ def _mib(value: int) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The results as markdown tables, for the README."""
+    """The results as markdown tables, for docs/benchmark.md."""
     lines = [
         f"Latency {report['latencyMs']:g} ms per request; write concurrency {report['writeConcurrency']}; "
         f"seed {report['seed']}. Command: `{report['command']}`.",

@@ -156,7 +156,7 @@ class Alerts(pulumi.ComponentResource):
             alarm_name=composite_name,
             alarm_description=(
                 "Something in the data pipeline needs attention: the state reason names the child "
-                "alarm(s) in ALARM; see the README's Alerts section for what each means. "
+                "alarm(s) in ALARM; see docs/operations.md (Alerts) for what each means. "
                 "A second message follows when everything is OK again."
             ),
             alarm_rule=pulumi.Output.all(*[alarm.arn for alarm in args.alarms]).apply(alarm_rule),

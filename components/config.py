@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pulumi
@@ -51,6 +52,11 @@ CACHE_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
 # API Gateway keeps a cached answer at most an hour.
 MAX_CACHE_TTL_SECONDS = 3600
 RESERVED_COLLECTIONS = ("snapshot",)
+# The key every customer has had from the start; its resources keep their original logical names.
+DEFAULT_KEY_ID = "default"
+# API Gateway accepts key values of 20 to 128 characters; a header value cannot hold spaces.
+KEY_VALUE_LENGTH = (20, 128)
+KEY_VALUE = re.compile(r"^[\x21-\x7e]+$")
 # The stale-data alarm counts hourly periods; CloudWatch evaluates at most 7 days of them.
 MAX_FRESHNESS_HOURS = 7 * 24
 
@@ -120,8 +126,32 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class CustomerKey:
+    """One of a customer's API keys; every key of a customer is on the customer's plan."""
+
+    id: str
+    """Stable within the customer; with the customer's name it names the key's resources."""
+    expires: datetime.date | None = None
+    """The last UTC day the key works; None: it never expires."""
+    expired: bool = False
+    """True when the stack was read after the `expires` day (UTC): the key is kept but disabled."""
+    value: str | None = field(default=None, repr=False)
+    """A migrated key value (a Pulumi secret); None lets API Gateway generate one."""
+
+
+@dataclass(frozen=True)
+class InternalKey:
+    """An unlimited internal key on the internal plan."""
+
+    name: str
+    """Stable name; names the key's resources."""
+    value: str | None = field(default=None, repr=False)
+    """A migrated key value (a Pulumi secret); None lets API Gateway generate one."""
+
+
+@dataclass(frozen=True)
 class Customer:
-    """A paying subscriber with its own key and usage plan."""
+    """A paying subscriber with its own usage plan and one or more keys on it."""
 
     name: str
     """Stable name; names the customer's AWS resources, so its key survives every other edit."""
@@ -130,7 +160,15 @@ class Customer:
     throttle: Throttle
     """Rate and burst."""
     enabled: bool
-    """False keeps the key and plan but disables the key."""
+    """False keeps the keys and plan but disables every key."""
+    keys: tuple[CustomerKey, ...] = (CustomerKey(DEFAULT_KEY_ID),)
+    """The customer's keys in config order; without `keys` in config, the one key `default`."""
+
+    @property
+    def current_key(self) -> CustomerKey:
+        """The key handed to the customer: the last listed one not expired (else the last listed)."""
+        live = [key for key in self.keys if not key.expired]
+        return (live or list(self.keys))[-1]
 
 
 @dataclass(frozen=True)
@@ -278,8 +316,8 @@ class StackConfig:
     """The CSV source."""
     customers: tuple[Customer, ...]
     """Paying subscribers, in config order."""
-    internal_keys: tuple[str, ...]
-    """Names of unlimited internal keys."""
+    internal_keys: tuple[InternalKey, ...]
+    """Unlimited internal keys, in config order."""
     table: TableConfig
     """The DynamoDB table."""
     publish: PublishConfig
@@ -306,12 +344,21 @@ def _show(value: Any) -> str:
 class _Reader:
     """Walks raw config, collecting every problem with its key path."""
 
-    def __init__(self, stack_file: str):
+    def __init__(self, stack_file: str, today: datetime.date | None = None,
+                 warn: Callable[[str], None] | None = None):
         self.stack_file = stack_file
         self.problems: list[str] = []
+        self.today = today or datetime.datetime.now(datetime.timezone.utc).date()
+        self._warn = warn
+        # Key values already seen, to path: API Gateway treats two keys with one value as one key.
+        self.key_values: dict[str, str] = {}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message} (edit {self.stack_file})")
+
+    def warn(self, path: str, message: str) -> None:
+        if self._warn is not None:
+            self._warn(f"{path}: {message} (edit {self.stack_file})")
 
     def mapping(self, raw: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         """The raw value as a dict, reporting a non-mapping and every unknown key."""
@@ -488,7 +535,7 @@ def _customers(r: _Reader, raw: Any) -> tuple[Customer, ...]:
     seen: dict[str, int] = {}
     for index, entry in enumerate(raw):
         path = f"customers[{index}]"
-        body = r.mapping(entry, path, ("name", "quota", "throttle", "enabled"))
+        body = r.mapping(entry, path, ("name", "quota", "throttle", "enabled", "keys"))
         if not isinstance(entry, dict):
             continue
         name = r.required_string(body, "name", path, pattern=RESOURCE_NAME, rule=NAME_RULE)
@@ -499,34 +546,135 @@ def _customers(r: _Reader, raw: Any) -> tuple[Customer, ...]:
             )
         elif name:
             seen[name] = index
+        enabled = r.boolean(body, "enabled", path, True)
+        keys = _customer_keys(r, body, path)
+        if enabled and keys and all(key.expired for key in keys):
+            last = max(key.expires for key in keys if key.expires is not None)
+            r.warn(
+                f"{path}.keys",
+                f"every key of customer {_show(name)} has expired (the last on {last.isoformat()}), so the "
+                "customer is locked out: add a key, or move an `expires` later",
+            )
         customers.append(
             Customer(
                 name=name,
                 quota=_quota(r, body.get("quota"), f"{path}.quota"),
                 throttle=_throttle(r, body.get("throttle"), f"{path}.throttle", default=None),
-                enabled=r.boolean(body, "enabled", path, True),
+                enabled=enabled,
+                keys=keys or (CustomerKey(DEFAULT_KEY_ID),),
             )
         )
     return tuple(customers)
 
 
-def _internal_keys(r: _Reader, raw: Any, customers: tuple[Customer, ...]) -> tuple[str, ...]:
+KEY_ID_RULE = f"it names the key's AWS resources; {NAME_RULE}"
+DATE_RULE = "use an ISO date, YYYY-MM-DD, the last UTC day the key works"
+
+
+def _customer_keys(r: _Reader, body: Mapping[str, Any], path: str) -> tuple[CustomerKey, ...]:
+    """A customer's `keys`, or the one default key when the list is absent."""
+    if body.get("keys") is None:
+        return (CustomerKey(DEFAULT_KEY_ID),)
+    entries = r.sequence(body, "keys", path)
+    if isinstance(body.get("keys"), list) and not entries:
+        r.fail(f"{path}.keys", "is empty; list at least one key, or remove `keys` for the default key")
+    keys: list[CustomerKey] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = f"{path}.keys[{index}]"
+        key_body = r.mapping(entry, where, ("id", "expires", "value"))
+        if not isinstance(entry, dict):
+            continue
+        key_id = r.required_string(key_body, "id", where, pattern=RESOURCE_NAME, rule=KEY_ID_RULE)
+        if key_id in seen:
+            r.fail(f"{where}.id", f"{_show(key_id)} is already the id of {path}.keys[{seen[key_id]}]; "
+                                  "key ids must be unique within a customer")
+        elif key_id:
+            seen[key_id] = index
+        expires = _date(r, key_body, "expires", where)
+        keys.append(CustomerKey(
+            id=key_id,
+            expires=expires,
+            expired=expires is not None and r.today > expires,
+            value=_key_value(r, key_body, where),
+        ))
+    return tuple(keys)
+
+
+def _date(r: _Reader, body: Mapping[str, Any], key: str, path: str) -> datetime.date | None:
+    """An ISO date; YAML may already have read it as a date, or the engine passed it as midnight UTC."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        value = value.date().isoformat()
+    elif isinstance(value, datetime.date):
+        return value
+    text = value if isinstance(value, str) else ""
+    text = re.sub(r"T00:00:00(?:\.0+)?(?:Z|[+-]00:00)?$", "", text)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.date.fromisoformat(text)
+    except ValueError:
+        pass
+    r.fail(_join(path, key), f"{_show(value)} is not a date; {DATE_RULE}")
+    return None
+
+
+def _key_value(r: _Reader, body: Mapping[str, Any], path: str) -> str | None:
+    """A migrated key value; the messages never show it, since it is a secret."""
+    if "value" not in body:
+        return None
+    value = body["value"]
+    where = _join(path, "value")
+    low, high = KEY_VALUE_LENGTH
+    if not isinstance(value, str):
+        r.fail(where, "is not a string; set it with `pulumi config set --secret --path` (value not shown)")
+        return None
+    if not low <= len(value) <= high:
+        r.fail(where, f"is {len(value)} characters long; API Gateway requires {low} to {high} (value not shown)")
+        return None
+    if not KEY_VALUE.match(value):
+        r.fail(where, "contains a space or a non-ASCII character; a key travels in the x-api-key header "
+                      "(value not shown)")
+        return None
+    if value in r.key_values:
+        r.fail(where, f"is the same value as {r.key_values[value]}; API Gateway would treat them as one key, "
+                      "give each key its own value (value not shown)")
+        return None
+    r.key_values[value] = where
+    return value
+
+
+def _internal_keys(r: _Reader, raw: Any, customers: tuple[Customer, ...]) -> tuple[InternalKey, ...]:
+    keys: list[InternalKey] = []
     names: list[str] = []
     values = r.sequence({"internalKeys": raw}, "internalKeys", "")
     customer_names = {c.name for c in customers}
-    for index, value in enumerate(values):
+    for index, entry in enumerate(values):
         path = f"internalKeys[{index}]"
-        if not isinstance(value, str) or not RESOURCE_NAME.match(value):
-            r.fail(path, f"{_show(value)} is not allowed; {NAME_RULE}")
+        value: str | None = None
+        if isinstance(entry, dict):
+            body = r.mapping(entry, path, ("name", "value"))
+            name = r.required_string(body, "name", path, pattern=RESOURCE_NAME, rule=NAME_RULE)
+            value = _key_value(r, body, path)
+            path = f"{path}.name"
+            if not name:
+                continue
+        elif not isinstance(entry, str) or not RESOURCE_NAME.match(entry):
+            r.fail(path, f"{_show(entry)} is not allowed; {NAME_RULE}, or a mapping with name and value")
             continue
-        if value in names:
-            r.fail(path, f"{_show(value)} is listed twice; names must be unique")
+        else:
+            name = entry
+        if name in names:
+            r.fail(path, f"{_show(name)} is listed twice; names must be unique")
             continue
-        if value in customer_names:
-            r.fail(path, f"{_show(value)} is also a customer's name; key names must be unique")
+        if name in customer_names:
+            r.fail(path, f"{_show(name)} is also a customer's name; key names must be unique")
             continue
-        names.append(value)
-    return tuple(names)
+        names.append(name)
+        keys.append(InternalKey(name=name, value=value))
+    return tuple(keys)
 
 
 def _source(r: _Reader, raw: Any) -> SourceConfig:
@@ -778,13 +926,16 @@ def _alerts(r: _Reader, raw: Any) -> AlertsConfig:
 TOP_LEVEL = ("source", "customers", "internalKeys", "table", "publish", "loader", "api", "alerts")
 
 
-def parse_config(raw: Mapping[str, Any], stack_file: str, region: str | None = None) -> StackConfig:
+def parse_config(raw: Mapping[str, Any], stack_file: str, region: str | None = None,
+                 today: datetime.date | None = None,
+                 warn: Callable[[str], None] | None = None) -> StackConfig:
     """Validates raw project config (key -> parsed YAML value) into a StackConfig.
 
-    `region` is the stack's `aws:region`, which a custom domain's certificate must be in.
-    Raises ConfigError listing every problem found, one per line.
+    `region` is the stack's `aws:region`, which a custom domain's certificate must be in; `today`
+    (UTC, by default the current day) decides which keys have expired; `warn` hears what is valid
+    but probably a mistake. Raises ConfigError listing every problem found, one per line.
     """
-    r = _Reader(stack_file)
+    r = _Reader(stack_file, today=today, warn=warn)
     r.mapping(dict(raw), "", TOP_LEVEL)
     customers = _customers(r, raw.get("customers"))
     config = StackConfig(
@@ -834,7 +985,28 @@ def _stack_region() -> str | None:
     return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+def _plaintext_key_values(config: StackConfig) -> list[str]:
+    """The config paths of key values stored in the stack file unencrypted."""
+    from pulumi.runtime.config import is_config_secret
+
+    paths = []
+    if not is_config_secret(f"{PROJECT}:customers"):
+        paths += [f"customers[{i}].keys[{j}].value" for i, customer in enumerate(config.customers)
+                  for j, key in enumerate(customer.keys) if key.value is not None]
+    if not is_config_secret(f"{PROJECT}:internalKeys"):
+        paths += [f"internalKeys[{i}].value" for i, key in enumerate(config.internal_keys)
+                  if key.value is not None]
+    return paths
+
+
 def load_config(read: Callable[[], dict[str, Any]] = _project_config,
-                region: Callable[[], str | None] = _stack_region) -> StackConfig:
+                region: Callable[[], str | None] = _stack_region,
+                today: datetime.date | None = None) -> StackConfig:
     """Reads the running stack's config once and returns it typed and validated."""
-    return parse_config(read(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml", region=region())
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    config = parse_config(read(), stack_file=stack_file, region=region(), today=today,
+                          warn=pulumi.log.warn)
+    for path in _plaintext_key_values(config):
+        pulumi.log.warn(f"{path}: is stored in plain text in {stack_file}; set it again with "
+                        f"`pulumi config set --secret --path '{path}' ...`")
+    return config

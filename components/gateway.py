@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import openapi
-from components.config import ApiConfig, Customer, PublishConfig
+from components.config import DEFAULT_KEY_ID, ApiConfig, Customer, CustomerKey, InternalKey, PublishConfig
 from components.table import PARTITION_KEY
 
 # Access log fields, one JSON object per request. messageString is already a quoted JSON string.
@@ -67,9 +67,9 @@ class GatewayArgs:
     partition_column: str
     """The path parameter of the item route (the CSV's partition column)."""
     customers: Sequence[Customer]
-    """Paying subscribers: one key and one usage plan each."""
-    internal_keys: Sequence[str]
-    """Names of unlimited internal keys, sharing one plan."""
+    """Paying subscribers: one usage plan each, with every key of the customer on it."""
+    internal_keys: Sequence[InternalKey]
+    """Unlimited internal keys, sharing one plan."""
     publish: PublishConfig
     """Where index.json and snapshot.json live inside the publish bucket."""
     table_name: pulumi.Input[str]
@@ -148,6 +148,16 @@ def method_path(resource_path: str, verb: str) -> str:
     return f"{resource_path.lstrip('/')}/{verb.upper()}"
 
 
+def key_resource_name(prefix: str, owner: str, key_id: str = DEFAULT_KEY_ID) -> str:
+    """A key resource's logical name: the default key keeps the name it has always had."""
+    return f"{prefix}-{owner}" if key_id == DEFAULT_KEY_ID else f"{prefix}-{owner}.{key_id}"
+
+
+def key_owner_label(owner: str, key_id: str = DEFAULT_KEY_ID) -> str:
+    """How the dashboard names a key's holder: the owner, and the key's id unless it is the default."""
+    return owner if key_id == DEFAULT_KEY_ID else f"{owner} ({key_id})"
+
+
 def _named_map(values: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:
     """A map of outputs as one output (an empty map stays a map, not a list)."""
     return pulumi.Output.all(**values) if values else pulumi.Output.from_input({})
@@ -167,6 +177,8 @@ class Gateway(pulumi.ComponentResource):
     internal_usage_plan_id: pulumi.Output[str]
     openapi_document: pulumi.Output[dict[str, Any]]
     api_key_values: pulumi.Output[dict[str, str]]
+    api_keys_by_id: pulumi.Output[dict[str, dict[str, dict[str, Any]]]]
+    api_key_ids: pulumi.Output[dict[str, dict[str, str]]]
     alarms: list[aws.cloudwatch.MetricAlarm]
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
@@ -297,14 +309,17 @@ class Gateway(pulumi.ComponentResource):
             )
 
         # ---- keys and usage plans -----------------------------------------------------------
-        # Every logical name derives from the customer's name alone, so reordering the list,
-        # editing limits, or disabling and enabling a customer never replaces its key.
+        # Every logical name derives from the customer's name (and a key's id) alone, so reordering
+        # the lists, editing limits, or disabling and enabling a customer never replaces its keys.
         api_stage = [{"api_id": rest_api.id, "stage": stage.stage_name}]
         plan_opts = pulumi.ResourceOptions(parent=self, depends_on=[stage])
         # A key belongs to one plan per stage: a moved key must leave its old plan first.
         attach_opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         key_values: dict[str, pulumi.Output[str]] = {}
+        # Owner label -> API key id, for the dashboard's table of who holds which key.
         self.key_ids = {}
+        keys_by_id: dict[str, dict[str, dict[str, Any]]] = {}
+        key_ids: dict[str, dict[str, pulumi.Output[str]]] = {}
         usage_plan_ids: dict[str, pulumi.Output[str]] = {}
         for customer in args.customers:
             plan = aws.apigateway.UsagePlan(
@@ -323,17 +338,26 @@ class Gateway(pulumi.ComponentResource):
                 },
                 opts=plan_opts,
             )
-            key = self._api_key(name, api_name, customer.name, customer.enabled, f"Customer {customer.name}.")
-            aws.apigateway.UsagePlanKey(
-                f"{name}-plan-key-{customer.name}",
-                key_id=key.id,
-                key_type="API_KEY",
-                usage_plan_id=plan.id,
-                opts=attach_opts,
-            )
             usage_plan_ids[customer.name] = plan.id
-            key_values[customer.name] = key.value
-            self.key_ids[customer.name] = key.id
+            keys_by_id[customer.name], key_ids[customer.name] = {}, {}
+            for customer_key in customer.keys:
+                key = self._customer_key(name, api_name, customer, customer_key)
+                aws.apigateway.UsagePlanKey(
+                    key_resource_name(f"{name}-plan-key", customer.name, customer_key.id),
+                    key_id=key.id,
+                    key_type="API_KEY",
+                    usage_plan_id=plan.id,
+                    opts=attach_opts,
+                )
+                keys_by_id[customer.name][customer_key.id] = {
+                    "value": key.value,
+                    "enabled": customer.enabled and not customer_key.expired,
+                    "expires": customer_key.expires.isoformat() if customer_key.expires else None,
+                }
+                key_ids[customer.name][customer_key.id] = key.id
+                self.key_ids[key_owner_label(customer.name, customer_key.id)] = key.id
+                if customer_key is customer.current_key:
+                    key_values[customer.name] = key.value
 
         internal_plan = aws.apigateway.UsagePlan(
             f"{name}-internal-plan",
@@ -344,16 +368,20 @@ class Gateway(pulumi.ComponentResource):
             tags={INTERNAL_PLAN_TAG: INTERNAL_PLAN_VALUE},
             opts=plan_opts,
         )
-        for key_name in args.internal_keys:
-            key = self._api_key(name, api_name, key_name, True, f"Internal key {key_name}.")
+        for internal_key in args.internal_keys:
+            key_name = internal_key.name
+            key = self._api_key(key_resource_name(f"{name}-key", key_name), f"{api_name}-{key_name}", True,
+                                f"Internal key {key_name}.", internal_key.value)
             aws.apigateway.UsagePlanKey(
-                f"{name}-plan-key-{key_name}",
+                key_resource_name(f"{name}-plan-key", key_name),
                 key_id=key.id,
                 key_type="API_KEY",
                 usage_plan_id=internal_plan.id,
                 opts=attach_opts,
             )
             key_values[key_name] = key.value
+            keys_by_id[key_name] = {DEFAULT_KEY_ID: {"value": key.value, "enabled": True, "expires": None}}
+            key_ids[key_name] = {DEFAULT_KEY_ID: key.id}
             self.key_ids[key_name] = key.id
 
         # ---- alarms (no actions: the alerts component watches them) ------------------------
@@ -405,6 +433,8 @@ class Gateway(pulumi.ComponentResource):
         self.internal_usage_plan_id = internal_plan.id
         self.openapi_document = self.base_url.apply(lambda url: openapi.public_document(shape, url))
         self.api_key_values = pulumi.Output.secret(_named_map(key_values))
+        self.api_keys_by_id = pulumi.Output.secret(pulumi.Output.from_input(keys_by_id))
+        self.api_key_ids = pulumi.Output.from_input(key_ids)
         self.register_outputs({
             "restApiId": self.rest_api_id,
             "baseUrl": self.base_url,
@@ -413,14 +443,27 @@ class Gateway(pulumi.ComponentResource):
             "internalUsagePlanId": self.internal_usage_plan_id,
         })
 
-    def _api_key(self, name: str, api_name: str, key_name: str, enabled: bool,
-                 description: str) -> aws.apigateway.ApiKey:
-        """One API key, named after the customer or internal key alone."""
+    def _customer_key(self, name: str, api_name: str, customer: Customer,
+                      customer_key: CustomerKey) -> aws.apigateway.ApiKey:
+        """One of a customer's keys: enabled while the customer is and the key has not expired."""
+        if customer_key.id == DEFAULT_KEY_ID:
+            aws_name, description = f"{api_name}-{customer.name}", f"Customer {customer.name}."
+        else:
+            aws_name = f"{api_name}-{customer.name}-{customer_key.id}"
+            description = f"Customer {customer.name}, key {customer_key.id}."
+        return self._api_key(key_resource_name(f"{name}-key", customer.name, customer_key.id), aws_name,
+                             customer.enabled and not customer_key.expired, description, customer_key.value)
+
+    def _api_key(self, logical_name: str, aws_name: str, enabled: bool, description: str,
+                 value: str | None) -> aws.apigateway.ApiKey:
+        """One API key; a migrated value goes in as a secret, otherwise API Gateway generates one."""
+        migrated = {} if value is None else {"value": pulumi.Output.secret(value)}
         return aws.apigateway.ApiKey(
-            f"{name}-key-{key_name}",
-            name=f"{api_name}-{key_name}",
+            logical_name,
+            name=aws_name,
             description=description,
             enabled=enabled,
+            **migrated,
             opts=pulumi.ResourceOptions(parent=self),
         )
 

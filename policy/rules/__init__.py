@@ -1,4 +1,4 @@
-"""Every rule of the data-api policy pack, resource rules first, in the README's order."""
+"""Every rule of the data-api policy pack, resource rules first, in docs/policy.md's order."""
 
 from rules import apigateway, dynamodb, functions, iam, messaging, storage
 

@@ -294,6 +294,27 @@ def _api_keys_in_usage_plans(args: StackValidationArgs, report_violation: Report
                              "aws.apigateway.UsagePlanKey linking it to its plan.", key.urn)
 
 
+def _one_plan_per_stage(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """A customer may hold several keys on its plan, but one key may sit in only one plan per stage."""
+    plans = of_type(args.resources, USAGE_PLAN)
+    plan_keys = of_type(args.resources, USAGE_PLAN_KEY)
+    stages = of_type(args.resources, STAGE)
+    for key in of_type(args.resources, API_KEY):
+        links = [link for link in plan_keys if refers_to(link, "keyId", key, "id")]
+        linked = [plan for plan in plans if any(refers_to(link, "usagePlanId", plan, "id") for link in links)]
+        for stage in stages:
+            # Only plans known to serve the stage count; an undecided one (preview) is not a violation.
+            serving = [plan for plan in linked if _plan_serves(plan, stage) is True]
+            if len(serving) > 1:
+                report_violation(
+                    f"{display(key)} is linked to {len(serving)} usage plans that serve {display(stage)} "
+                    f"({', '.join(repr(plan.name) for plan in serving)}); API Gateway accepts a key in one plan "
+                    "per stage, so the second link fails: keep one aws.apigateway.UsagePlanKey for it.",
+                    key.urn,
+                )
+                break
+
+
 def _single_internal_plan(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     internal = [plan for plan in of_type(args.resources, USAGE_PLAN) if is_internal_plan(plan.props)]
     if len(internal) > 1:
@@ -325,6 +346,13 @@ apigateway_api_keys_in_usage_plans = StackValidationPolicy(
     validate=_api_keys_in_usage_plans,
 )
 
+apigateway_api_key_one_plan_per_stage = StackValidationPolicy(
+    name="apigateway-api-key-one-plan-per-stage",
+    description="No API key is linked to two usage plans that serve the same stage (API Gateway refuses it).",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_one_plan_per_stage,
+)
+
 apigateway_single_internal_plan = StackValidationPolicy(
     name="apigateway-single-internal-plan",
     description=f"At most one usage plan is tagged {INTERNAL_PLAN_TAG}={INTERNAL_PLAN_VALUE} (the limit-free plan).",
@@ -350,5 +378,6 @@ STACK_POLICIES = [
     apigateway_usage_plans_attached,
     apigateway_stages_have_usage_plans,
     apigateway_api_keys_in_usage_plans,
+    apigateway_api_key_one_plan_per_stage,
     apigateway_single_internal_plan,
 ]

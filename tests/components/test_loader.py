@@ -652,10 +652,15 @@ def test_every_loader_resource_is_a_child_of_the_component(prod_program):
             assert resource.parent == loader.urn, f"{resource.urn} is not parented to {loader.urn}"
 
 
-def test_the_publish_bucket_is_declared_before_the_gateway_and_the_loader(prod_program):
-    order = [r.type for r in prod_program.resources]
-    first = order.index(PUBLISH_BUCKET)
-    assert first < order.index("data-api:index:Gateway") < order.index(LOADER), order
+def test_the_gateway_reads_the_publish_bucket_and_nothing_of_the_loader(prod_program):
+    # Registration order under the engine is asynchronous; what must hold is the dependency shape.
+    gateway, loader = prod_program.one("data-api:index:Gateway"), prod_program.one(LOADER)
+    publish = prod_program.one(PUBLISH_BUCKET)
+    parent_of = {r.urn: r.parent for r in prod_program.resources}
+    children = [r for r in prod_program.resources if r.parent == gateway.urn]
+    needed = {parent_of.get(dep) for r in children for dep in r.dependencies}
+    assert publish.urn in needed, f"{gateway.urn}: reads nothing of {publish.urn}"
+    assert loader.urn not in needed, f"{gateway.urn}: depends on {loader.urn}"
 
 
 def test_moved_publish_bucket_resources_keep_their_urns_under_the_loader(dev_program):

@@ -1,4 +1,4 @@
-"""The product on LocalStack, built from what the program declares, and the real loader run against it."""
+"""The product on LocalStack, built as `make local-deploy` builds it, and the real loader run against it."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-from .declared import DeclaredStack
+from scripts.declared import DeclaredStack
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
-GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
 # LocalStack's default account answers to this access key; the imported integrations act there.
 ACCESS_KEY = "test"
 # Variables that would send the loader's clients anywhere but the LocalStack under test.
@@ -28,91 +27,6 @@ FOREIGN_AWS_VARIABLES = (
     "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
 )
-
-
-@dataclass(frozen=True)
-class LocalApi:
-    """The deployed stage and the value LocalStack gave each declared key."""
-
-    api_id: str
-    stage_url: str
-    key_values: dict[str, str]
-    """Key owner (customer or internal key name) -> the key's value."""
-
-
-def create_storage(declared: DeclaredStack, client: Callable[[str], BaseClient]) -> None:
-    """The table and the source and publish buckets, named and keyed as declared."""
-    dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName=declared.table_name,
-        KeySchema=[{"AttributeName": declared.hash_key, "KeyType": "HASH"}],
-        AttributeDefinitions=declared.attributes,
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=declared.table_name, WaiterConfig={"Delay": 1})
-    if declared.ttl_attribute:
-        dynamodb.update_time_to_live(
-            TableName=declared.table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": declared.ttl_attribute},
-        )
-    s3 = client("s3")
-    for bucket in (declared.source_bucket, declared.publish_bucket):
-        location = {} if declared.region == "us-east-1" else {
-            "CreateBucketConfiguration": {"LocationConstraint": declared.region}}
-        s3.create_bucket(Bucket=bucket, **location)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-
-
-def _quota(plan_quota: dict[str, Any]) -> dict[str, Any]:
-    return {"limit": int(plan_quota["limit"]), "period": plan_quota["period"],
-            "offset": int(plan_quota.get("offset", 0))}
-
-
-def _throttle(plan_throttle: dict[str, Any]) -> dict[str, Any]:
-    return {"rateLimit": float(plan_throttle["rateLimit"]), "burstLimit": int(plan_throttle["burstLimit"])}
-
-
-def create_api(declared: DeclaredStack, client: Callable[[str], BaseClient],
-               invoke_url: Callable[[str, str], str]) -> LocalApi:
-    """The REST API from its declared body, as the provider does it (create, then put the body),
-    a deployment and stage, and every declared usage plan and key."""
-    apigateway = client("apigateway")
-    api_id = apigateway.create_rest_api(
-        name=declared.api_name,
-        description=declared.api_description,
-        apiKeySource="HEADER",
-        endpointConfiguration={"types": declared.endpoint_types},
-    )["id"]
-    apigateway.put_rest_api(restApiId=api_id, mode="overwrite", failOnWarnings=True,
-                            body=declared.openapi_body.encode())
-    # LocalStack's import skips the document's gateway responses (AWS applies them): put each one.
-    # It then honours their status codes but not their templates (its own JSON message is sent).
-    for response_type, response in declared.openapi.get(GATEWAY_RESPONSES, {}).items():
-        request: dict[str, Any] = {"restApiId": api_id, "responseType": response_type,
-                                   "responseTemplates": response.get("responseTemplates", {}),
-                                   "responseParameters": response.get("responseParameters", {})}
-        if "statusCode" in response:
-            request["statusCode"] = str(response["statusCode"])
-        apigateway.put_gateway_response(**request)
-    deployment_id = apigateway.create_deployment(restApiId=api_id)["id"]
-    apigateway.create_stage(restApiId=api_id, stageName=declared.stage_name, deploymentId=deployment_id)
-
-    stage = [{"apiId": api_id, "stage": declared.stage_name}]
-    plan_ids: dict[str, str] = {}
-    for plan in declared.plans:
-        settings: dict[str, Any] = {}
-        if plan.quota:
-            settings["quota"] = _quota(plan.quota)
-        if plan.throttle:
-            settings["throttle"] = _throttle(plan.throttle)
-        plan_ids[plan.name] = apigateway.create_usage_plan(name=plan.name, apiStages=stage, **settings)["id"]
-    key_values: dict[str, str] = {}
-    for key in declared.keys:
-        created = apigateway.create_api_key(name=key.name, enabled=key.enabled)
-        apigateway.create_usage_plan_key(usagePlanId=plan_ids[key.plan.name], keyId=created["id"],
-                                         keyType="API_KEY")
-        key_values[key.owner] = created["value"]
-    return LocalApi(api_id=api_id, stage_url=invoke_url(api_id, declared.stage_name), key_values=key_values)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +23,10 @@ from botocore.client import BaseClient
 
 from harness import ROOT
 
-from .declared import DeclaredStack, declared_stack
-from .deployment import LocalApi, SourceDrops, create_api, create_storage, published_object
+from scripts.declared import DeclaredStack, declared_stack
+from scripts.local_deploy import LocalApi, create_api, create_storage, destroy
+
+from .deployment import SourceDrops, published_object
 
 STACK_FILE = ROOT / "Pulumi.prod.yaml"
 DATA = Path(__file__).resolve().parent / "data"
@@ -94,9 +96,13 @@ def client(localstack_client, declared: DeclaredStack) -> Callable[[str], BaseCl
 
 
 @pytest.fixture(scope="module")
-def api(declared: DeclaredStack, client, invoke_url) -> LocalApi:
+def api(declared: DeclaredStack, client, invoke_url) -> Iterator[LocalApi]:
     create_storage(declared, client)
-    return create_api(declared, client, invoke_url)
+    yield create_api(declared, client, invoke_url)
+    # As `make local-destroy` does: the session's later tests start from an empty LocalStack.
+    deleted = destroy(declared, client)
+    assert destroy(declared, client) == [], f"{declared.stack}: a second destroy still found resources"
+    assert f"table {declared.table_name}" in deleted, f"{declared.stack}: destroy deleted {deleted}"
 
 
 @pytest.fixture(scope="module")

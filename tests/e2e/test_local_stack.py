@@ -20,7 +20,7 @@ import yaml
 
 from harness import ROOT, run_program, stack_config
 
-from .declared import declared_stack
+from scripts.declared import declared_stack
 
 LOCAL_STACK_FILE = ROOT / "Pulumi.local.yaml"
 LOCAL_LOAD = ROOT / "scripts" / "local_load.py"
@@ -131,3 +131,23 @@ def test_local_load_refuses_an_aws_endpoint():
     run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
     assert run.returncode == 2 and "LocalStack only" in run.stderr, f"exit {run.returncode}: {run.stderr}"
+
+
+def test_local_load_reads_the_outputs_local_deploy_wrote(local_load, tmp_path, monkeypatch):
+    monkeypatch.setattr(local_load, "OUTPUTS_DIR", tmp_path)
+    (tmp_path / "local.json").write_text(json.dumps({"tableName": "data-table-x", "sourceBucketName": "s"}))
+
+    assert local_load.read_outputs(None, "local", names_given=False) == {"tableName": "data-table-x",
+                                                                         "sourceBucketName": "s"}
+    # Flags that name everything need no outputs at all.
+    assert local_load.read_outputs(None, "local", names_given=True) == {}
+
+
+def test_local_load_without_outputs_or_the_cli_says_to_run_local_deploy(local_load, tmp_path, monkeypatch):
+    monkeypatch.setattr(local_load, "OUTPUTS_DIR", tmp_path / "outputs")
+    monkeypatch.setattr(local_load.shutil, "which", lambda name: None)
+
+    with pytest.raises(local_load.UsageError) as caught:
+        local_load.read_outputs(None, "local", names_given=False)
+
+    assert "run `make local-deploy` first" in str(caught.value), caught.value

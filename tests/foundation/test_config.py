@@ -32,7 +32,7 @@ def problems(raw: dict) -> list[str]:
 def test_prod_and_dev_stack_files_are_valid():
     prod = parse_config(prod_raw(), STACK_FILE)
     assert [c.name for c in prod.customers] == ["globex", "initech", "umbrella", "hooli"]
-    assert prod.internal_keys == ("dashboard", "support")
+    assert [key.name for key in prod.internal_keys] == ["dashboard", "support"]
     assert prod.table.deletion_protection is True
     assert prod.source.column_types == {"salary": "integer", "fullTime": "boolean"}
     hooli = prod.customers[3]
@@ -98,8 +98,8 @@ CASES = {
     ),
     "typo in a customer key": (
         lambda raw: raw["customers"][0].update(qouta=raw["customers"][0].pop("quota")),
-        ["customers[0].qouta: unknown key (did you mean 'quota'?); allowed: name, quota, throttle, enabled "
-         "(edit Pulumi.prod.yaml)",
+        ["customers[0].qouta: unknown key (did you mean 'quota'?); allowed: name, quota, throttle, enabled, "
+         "keys (edit Pulumi.prod.yaml)",
          "customers[0].quota: is required (limit and period) (edit Pulumi.prod.yaml)"],
     ),
     "typo in a top-level key": (

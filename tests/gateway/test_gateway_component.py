@@ -78,7 +78,7 @@ def test_each_key_is_attached_to_its_own_plan(prod_program):
     config = typed()
     attachments = {r.name: r for r in prod_program.of_type(USAGE_PLAN_KEY)}
     expected = {c.name: f"api-plan-{c.name}" for c in config.customers}
-    expected.update({name: "api-internal-plan" for name in config.internal_keys})
+    expected.update({key.name: "api-internal-plan" for key in config.internal_keys})
     assert set(attachments) == {f"api-plan-key-{name}" for name in expected}, sorted(attachments)
     for key_name, plan_name in expected.items():
         attachment = attachments[f"api-plan-key-{key_name}"]
@@ -108,7 +108,7 @@ def test_disabled_customers_keep_a_disabled_key(prod_program):
     for customer in config.customers:
         key = gateway_child(prod_program, API_KEY, f"api-key-{customer.name}")
         assert key.inputs["enabled"] is customer.enabled, f"{key.urn}: customers[{customer.name}].enabled"
-    for name in config.internal_keys:
+    for name in (key.name for key in config.internal_keys):
         key = gateway_child(prod_program, API_KEY, f"api-key-{name}")
         assert key.inputs["enabled"] is True, key.urn
 

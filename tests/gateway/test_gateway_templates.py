@@ -188,7 +188,7 @@ def test_missing_key_or_bookkeeping_item_is_404(published, gateway, key):
 
 
 def test_a_literal_plus_reads_as_a_space(published, gateway):
-    # Clients must send '+' as %2B: urlDecode turns a bare '+' into a space, as the README says.
+    # Clients must send '+' as %2B: urlDecode turns a bare '+' into a space, as docs/api.md says.
     response = gateway.get(ITEM, {"department": "C++"})
     assert json.loads(gateway.last.request_body)["Key"]["pk"]["S"] == "C  "
     assert response.status == 404

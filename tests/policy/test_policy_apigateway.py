@@ -10,6 +10,7 @@ import yaml
 from rule_checks import UNKNOWN, Declared, check, check_stack
 
 from rules.apigateway import (
+    apigateway_api_key_one_plan_per_stage,
     apigateway_api_keys_in_usage_plans,
     apigateway_domain_tls,
     apigateway_methods_require_api_key,
@@ -339,3 +340,43 @@ def test_an_unknown_security_policy_is_deferred_and_other_types_are_ignored():
     outcome = check(apigateway_domain_tls, DOMAIN_NAME, rest_domain(securityPolicy=UNKNOWN))
     assert outcome.violations == [] and outcome.deferred, outcome
     assert check(apigateway_domain_tls, STAGE, {"stageName": "v1"}).violations == []
+
+
+# ---- apigateway-api-key-one-plan-per-stage -----------------------------------------------------
+
+
+def link(name, key, plan_name) -> Declared:
+    return Declared(PLAN_KEY, name, {"keyId": f"key-{key}", "keyType": "API_KEY", "usagePlanId": f"id-{plan_name}"})
+
+
+def test_several_keys_on_one_plan_and_one_key_on_plans_of_different_stages_pass():
+    v1, v2 = [{"apiId": "a1b2c3", "stage": "v1"}], [{"apiId": "a1b2c3", "stage": "v2"}]
+    resources = [stage(), stage("api-stage-v2", stage_name="v2"), plan("plan-globex", v1), plan("plan-v2", v2),
+                 api_key("globex"), api_key("globex.k2026-12"),
+                 link("link-1", "globex", "plan-globex"), link("link-2", "globex.k2026-12", "plan-globex"),
+                 link("link-3", "globex", "plan-v2")]
+    assert check_stack(apigateway_api_key_one_plan_per_stage, resources) == []
+    assert check_stack(apigateway_api_keys_in_usage_plans, resources) == []
+
+
+def test_a_key_in_two_plans_of_one_stage_fails_naming_both():
+    v1 = [{"apiId": "a1b2c3", "stage": "v1"}]
+    resources = [stage(), plan("plan-globex", v1), plan("plan-initech", v1), api_key("globex"), api_key("initech"),
+                 link("link-1", "globex", "plan-globex"), link("link-2", "globex", "plan-initech"),
+                 link("link-3", "initech", "plan-initech")]
+    violations = check_stack(apigateway_api_key_one_plan_per_stage, resources)
+    assert [urn.rsplit("::", 1)[1] for _, urn in violations] == ["globex"], violations
+    assert "2 usage plans that serve aws:apigateway/stage:Stage 'api-stage' ('plan-globex', 'plan-initech')" in \
+        violations[0][0]
+
+
+def test_links_known_only_by_dependency_count_and_undecided_plans_do_not():
+    v1 = [{"apiId": "a1b2c3", "stage": "v1"}]
+    unknown_link = {"keyId": UNKNOWN, "keyType": "API_KEY", "usagePlanId": UNKNOWN}
+    deps = [Declared(PLAN_KEY, f"link-{n}", unknown_link, property_deps={"keyId": ["globex"], "usagePlanId": [p]})
+            for n, p in ((1, "plan-a"), (2, "plan-b"))]
+    decided = [stage(), plan("plan-a", v1), plan("plan-b", v1), api_key("globex"), *deps]
+    assert len(check_stack(apigateway_api_key_one_plan_per_stage, decided)) == 1
+    undecided = [stage(), plan("plan-a", v1), plan("plan-b", UNKNOWN), api_key("globex"), *deps]
+    assert check_stack(apigateway_api_key_one_plan_per_stage, undecided) == []
+    assert check_stack(apigateway_api_key_one_plan_per_stage, []) == []

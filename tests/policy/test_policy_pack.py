@@ -49,6 +49,7 @@ EXPECTED = {
     "apigateway-usage-plans-attached": ("mandatory", "plan-unattached"),
     "apigateway-stages-have-usage-plans": ("mandatory", "stage-orphan"),
     "apigateway-api-keys-in-usage-plans": ("mandatory", "key-orphan"),
+    "apigateway-api-key-one-plan-per-stage": ("mandatory", "key-two-plans"),
     "apigateway-single-internal-plan": ("mandatory", None),
     "lambda-failure-destination": ("mandatory", "fragile"),
     "s3-public-access-blocked": ("mandatory", "public-bucket"),
@@ -126,6 +127,18 @@ def test_the_account_logging_role_passes_when_the_stack_manages_it(policy_packs)
     diagnostics = policy_packs.analyze(declared)
     iam = [d for d in diagnostics if d.policy.startswith("iam-")]
     assert iam == [], report(iam)
+
+
+def test_a_stack_rotating_keys_passes(policy_packs):
+    config = copy.deepcopy(stack_config(ROOT / "Pulumi.prod.yaml"))
+    config["data-api:customers"][0]["keys"] = [{"id": "default", "expires": "2020-01-31"}, {"id": "k2020-02"},
+                                               {"id": "migrated", "value": "a-migrated-token-0123456789"}]
+    config["data-api:internalKeys"][0] = {"name": "dashboard", "value": "dashboard-token-0123456789"}
+    declared = declare(config, stack="prod")
+    keys = [r for r in declared.registrations if r.request.type == "aws:apigateway/apiKey:ApiKey"]
+    assert len(keys) == 8, "globex's three keys, three other customers' and two internal keys reach the pack"
+    diagnostics = policy_packs.analyze(declared)
+    assert mandatory(diagnostics) == [], report(diagnostics)
 
 
 @pytest.mark.parametrize("stack, level", [("prod", "mandatory"), ("staging", "advisory")])

@@ -1,19 +1,26 @@
 """What the program declares for one stack, read from a run under the mock engine.
 
-The end-to-end suite builds its LocalStack copy of the product from this, so it follows the code:
-the REST API's OpenAPI body, the table's key, the loader's environment, the keys and their plans.
+`make local-deploy` and the end-to-end suite build their LocalStack copy of the product from this,
+so it follows the code: the REST API's OpenAPI body, the table's key, the loader's environment, the
+keys and their plans. `make check-config` summarises it.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import Declared, Program, run_program, stack_config
+ROOT = Path(__file__).resolve().parent.parent
+# The mock engine is the one the tests use (tests/harness.py); importing it installs the mocks.
+sys.path.insert(0, str(ROOT / "tests"))
 
-from components.config import parse_config
+from harness import Declared, Program, run_program, stack_config  # noqa: E402
+
+from components.config import StackConfig, parse_config  # noqa: E402
+from components.gateway import INTERNAL_PLAN_TAG, INTERNAL_PLAN_VALUE  # noqa: E402
 
 REST_API = "aws:apigateway/restApi:RestApi"
 STAGE = "aws:apigateway/stage:Stage"
@@ -35,6 +42,8 @@ class UsagePlan:
     """limit, period, offset."""
     throttle: dict[str, Any] | None
     """rateLimit, burstLimit."""
+    internal: bool
+    """True for the internal keys' plan (tagged as the one without limits)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,10 @@ class DeclaredStack:
     """Every usage plan."""
     keys: list[ApiKey]
     """Every API key, customers' first, in config order."""
+    config: StackConfig
+    """The stack's typed configuration, as the program read it."""
+    program: Program
+    """Everything the run declared and exported."""
 
     @property
     def openapi(self) -> dict[str, Any]:
@@ -131,6 +144,7 @@ def _plan(declared: Declared) -> UsagePlan:
         name=declared.inputs["name"],
         quota=declared.inputs.get("quotaSettings"),
         throttle=declared.inputs.get("throttleSettings"),
+        internal=(declared.inputs.get("tags") or {}).get(INTERNAL_PLAN_TAG) == INTERNAL_PLAN_VALUE,
     )
 
 
@@ -138,20 +152,30 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def stack_name(stack_file: Path) -> str:
+    """`prod` for Pulumi.prod.yaml."""
+    return stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
 def declared_stack(stack_file: Path) -> DeclaredStack:
-    """Runs the real program for a stack file under the mock engine and reads what it declared."""
-    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    """Runs the real program for a stack file under the mock engine and reads what it declared.
+
+    Raises what the program raises: a ConfigError for an invalid stack file.
+    """
+    stack = stack_name(stack_file)
     config = stack_config(stack_file)
-    typed = parse_config(_project_config(config), stack_file.name)
     program = run_program(config, stack=stack)
+    # The program accepted the file, so this cannot fail; it gives the typed view of it.
+    typed = parse_config(_project_config(config), stack_file.name)
 
     rest_api = program.one(REST_API)
     stage = program.one(STAGE)
     table = program.one(TABLE)
     function = program.one(FUNCTION)
-    key_values = program.exports["apiKeys"]
-    owner_of_value = {value: owner for owner, value in key_values.items()}
-    assert len(owner_of_value) == len(key_values), f"{stack}: two keys share a value: {sorted(key_values)}"
+    key_values = [(owner, entry["value"]) for owner, keys in program.exports["apiKeysById"].items()
+                  for entry in keys.values()]
+    owner_of_value = {value: owner for owner, value in key_values}
+    assert len(owner_of_value) == len(key_values), f"{stack}: two keys share a value: {sorted(dict(key_values))}"
     customers = {customer.name for customer in typed.customers}
 
     keys = []
@@ -161,7 +185,8 @@ def declared_stack(stack_file: Path) -> DeclaredStack:
         owner = owner_of_value[key.outputs["value"]]
         keys.append(ApiKey(owner=owner, name=key.inputs["name"], enabled=key.inputs["enabled"],
                            customer=owner in customers, plan=_plan(plan)))
-    order = [customer.name for customer in typed.customers] + list(typed.internal_keys)
+    order = [customer.name for customer in typed.customers for _ in customer.keys]
+    order += [key.name for key in typed.internal_keys]
     keys.sort(key=lambda k: order.index(k.owner))
     assert [k.owner for k in keys] == order, f"{stack}: keys {[k.owner for k in keys]}, config {order}"
 
@@ -185,4 +210,6 @@ def declared_stack(stack_file: Path) -> DeclaredStack:
         loader_environment=environment,
         plans=[_plan(plan) for plan in program.of_type(USAGE_PLAN)],
         keys=keys,
+        config=typed,
+        program=program,
     )
