@@ -265,7 +265,7 @@ class Store:
         self.batch_requests = 0
         """BatchWriteItem requests sent, retries included."""
         self.write_window: WriteWindow | None = None
-        """The last batched write's window: how far it grew and how often it backed off."""
+        """The window of the last batched write that sent anything: how far it grew, how often it backed off."""
 
     def _config(self, **options: Any) -> Config:
         return Config(
@@ -544,7 +544,6 @@ class Store:
         client = self.dynamodb  # created here, once, not by racing workers; clients are thread-safe
         failed = threading.Event()  # once one batch fails, queued batches are not sent
         window = WriteWindow(self.write_concurrency)
-        self.write_window = window
         done_count = 0
         queued = self.write_concurrency * 2  # enough queued to keep every slot busy
         in_flight: set[Future] = set()
@@ -560,6 +559,8 @@ class Store:
             finally:
                 for future in in_flight:
                     future.cancel()
+                if window.peak_in_flight:
+                    self.write_window = window
         return done_count
 
     def _write_batch_unless_failed(
