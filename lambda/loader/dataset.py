@@ -21,10 +21,9 @@ from loader.errors import InvalidSource
 from loader.layout import MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_PREFIX
 
 MAX_REPORTED_PROBLEMS = 20
-# A kept row's fields are joined by the ASCII unit separator and ended by the record separator;
-# a row whose own text holds either is kept as a list instead.
+# A kept row is its line number and fields, each followed by the ASCII unit separator; a row
+# whose own text holds that character is kept as a list instead.
 FIELD_SEPARATOR = "\x1f"
-RECORD_SEPARATOR = "\x1e"
 RECENT_BLOCKS = 3
 
 # A quoted field may legitimately be as large as a whole item; the csv module's default limit
@@ -315,6 +314,13 @@ def _as_boolean(text: str) -> bool:
 
 
 _BOOLEANS = {"true": True, "false": False}
+# What json writes for a string (with ensure_ascii=False) and for each converted type.
+_json_string = json.encoder.encode_basestring
+_JSON_SCALAR: dict[str, Callable[[object], str]] = {
+    "integer": int.__repr__,
+    "number": repr,
+    "boolean": {True: "true", False: "false"}.__getitem__,
+}
 
 
 def _convert_column(kind: str, texts: list[str]) -> list | None:
@@ -358,11 +364,10 @@ class _Partition:
         self.first_line = first_line
         self.rows = 0
         self.buffer: bytearray | None = bytearray()
-        """Each row as its line number and fields, joined by FIELD_SEPARATOR and ended by
-        RECORD_SEPARATOR (UTF-8), until rendered: as compact as the CSV text, and split again
-        without a CSV parser."""
+        """Each row as its line number and fields, each followed by FIELD_SEPARATOR (UTF-8),
+        until rendered: as compact as the CSV text, and split again without a CSV parser."""
         self.odd: list[list[str]] | None = None
-        """Rows whose fields hold either separator themselves, kept as `[line, fields...]`."""
+        """Rows whose fields hold FIELD_SEPARATOR themselves, kept as `[line, fields...]`."""
         self.packed = b""
         """The document, zlib-compressed: a load needs it twice more (writes, snapshot), and
         compressing is cheaper than rendering again and smaller than the CSV text."""
@@ -386,11 +391,25 @@ class Dataset:
         self._value_indexes = [i + 1 for i in value_indexes]
         self._value_getter = _getter(self._value_indexes)
         self._item_index = header.index(schema.item_column) + 1
+        self._stride = len(header) + 1
+        """Fields a kept row has: its line number, then every column."""
         self._typed = [
             (position, CONVERTERS[schema.column_types[name]], value_indexes[position] + 1)
             for position, name in enumerate(self.value_columns)
             if schema.column_types.get(name, "string") != "string"
         ]
+        # A row as `"item":{"column":value,...}` and the document around the rows, for
+        # _json_at_once: names escaped as json escapes them, and '%' doubled for formatting.
+        self._row_template = "%s:{" + ",".join(
+            _json_string(name).replace("%", "%%") + ":%s" for name in self.value_columns
+        ) + "}"
+        partition_name = _json_string(schema.partition_column).replace("%", "%%")
+        items_name = _json_string(schema.items_field).replace("%", "%%")
+        self._key_first = schema.partition_column < schema.items_field
+        if self._key_first:
+            self._document_template = "{" + partition_name + ":%s," + items_name + ":{%s}}"
+        else:
+            self._document_template = "{" + items_name + ":{%s}," + partition_name + ":%s}"
         self._typed_kinds = [
             (position, schema.column_types[name])
             for position, name in enumerate(self.value_columns)
@@ -428,44 +447,60 @@ class Dataset:
         for key in self.keys() if keys is None else keys:
             yield self.document(key)
 
-    def _records(self, part: _Partition) -> list[list[str]]:
-        """The partition's kept records, each `[line, field, field, ...]` as read."""
+    def _render(self, key: str, part: _Partition, problems: Problems) -> str:
+        schema = self.schema
+        stride = self._stride
         assert part.buffer is not None, "a partition is rendered once"
-        rows = part.buffer.decode("utf-8").split(RECORD_SEPARATOR)
-        rows.pop()  # after the last separator
-        records = [row.split(FIELD_SEPARATOR) for row in rows]
+        flat = part.buffer.decode("utf-8").split(FIELD_SEPARATOR)
+        flat.pop()  # after the last row's closing separator
+        part.rows = len(flat) // stride + (len(part.odd) if part.odd is not None else 0)
+        if part.odd is None:
+            fast = self._json_at_once(key, flat)
+            if fast is not None:
+                return fast
+        records = [flat[start : start + stride] for start in range(0, len(flat), stride)]
         if part.odd is not None:
             records += part.odd
             records.sort(key=lambda record: int(record[0]))  # file order, as read
-        return records
-
-    def _render(self, key: str, part: _Partition, problems: Problems) -> str:
-        schema = self.schema
-        # Each kept record is `[line, <the row's fields>]`, so indexes shift by one (and the
-        # item's index in a kept record is also its 1-based column number).
-        item_index = self._item_index
-        records = self._records(part)
-        records.sort(key=itemgetter(item_index))
-        items = self._items_at_once(records) or self._items_one_by_one(key, records, problems)
+        records.sort(key=itemgetter(self._item_index))
+        items = self._items_one_by_one(key, records, problems)
         if schema.partition_column < schema.items_field:
             document = {schema.partition_column: key, schema.items_field: items}
         else:
             document = {schema.items_field: items, schema.partition_column: key}
         return _DOCUMENT_JSON(document)
 
-    def _items_at_once(self, records: list[list[str]]) -> dict[str, dict] | None:
-        """The items of sorted records, column by column without a Python step per row; None
-        when a row needs a closer look (a duplicate item, a typed cell empty or invalid)."""
-        item_names = list(map(itemgetter(self._item_index), records))
-        if len(set(item_names)) != len(item_names):
+    def _json_at_once(self, key: str, flat: list[str]) -> str | None:
+        """The document of a partition's kept fields, column by column without a Python step
+        per row or value; None when a row needs a closer look (a duplicate item, a typed cell
+        that is empty or invalid). Byte for byte what _DOCUMENT_JSON makes of the same
+        document: the same string escaping (json's own), int and float reprs, separators and
+        key order, items in code-point order."""
+        stride = self._stride
+        count = len(flat) // stride
+        items = flat[self._item_index :: stride]
+        if len(set(items)) != count:
             return None
-        columns = [list(map(itemgetter(index), records)) for index in self._value_indexes]
+        if count > 1:
+            in_item_order = itemgetter(*sorted(range(count), key=items.__getitem__))
+
+            def column(index: int) -> tuple[str, ...]:
+                return in_item_order(flat[index::stride])
+        else:
+
+            def column(index: int) -> list[str]:
+                return flat[index::stride]
+
+        columns: list[Iterable[str]] = [map(_json_string, column(index)) for index in self._value_indexes]
         for position, kind in self._typed_kinds:
-            converted = _convert_column(kind, columns[position])
+            converted = _convert_column(kind, column(self._value_indexes[position]))
             if converted is None:
                 return None
-            columns[position] = converted
-        return dict(zip(item_names, map(dict, map(zip, repeat(self.value_columns), zip(*columns)))))
+            columns[position] = map(_JSON_SCALAR[kind], converted)
+        rows = map(self._row_template.__mod__, zip(map(_json_string, column(self._item_index)), *columns))
+        if self._key_first:
+            return self._document_template % (_json_string(key), ",".join(rows))
+        return self._document_template % (",".join(rows), _json_string(key))
 
     def _items_one_by_one(self, key: str, records: list[list[str]], problems: Problems) -> dict[str, dict]:
         """The items of sorted records, row by row, with every problem reported at its line."""
@@ -537,7 +572,6 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
     add = problems.add
     join = FIELD_SEPARATOR.join
     separators = width - 1
-    rows = 0
     while True:
         try:
             for record in reader:
@@ -559,16 +593,14 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                         if _bad_keys(add, line, key, item, partition_index, item_index, schema):
                             continue
                     part = partitions[key] = _Partition(line)
-                part.rows += 1
                 # Keep the row compact; typed values are converted (and checked) at render time.
                 joined = join(record)
-                if joined.count(FIELD_SEPARATOR) == separators and RECORD_SEPARATOR not in joined:
-                    part.buffer += f"{line}{FIELD_SEPARATOR}{joined}{RECORD_SEPARATOR}".encode()
-                else:
+                if joined.count("\x1f") == separators:
+                    part.buffer += f"{line}\x1f{joined}\x1f".encode()
+                else:  # a field holds FIELD_SEPARATOR itself
                     if part.odd is None:
                         part.odd = []
                     part.odd.append([str(line), *record])
-                rows += 1
             break
         except csv.Error as error:
             add(
@@ -577,10 +609,10 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                 f"malformed CSV: {_csv_message(error)}",
             )
             start = reader.line_num + 1
-    dataset.rows = rows
-    if rows == 0 and not problems.total:
+    if not partitions and not problems.total:
         add(start, 1, "the file has a header but no data rows")
     dataset._finish(problems, item_overhead)
+    dataset.rows = sum(part.rows for part in partitions.values())
     problems.raise_if_any(object_name, header)
     return dataset
 
