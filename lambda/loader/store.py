@@ -616,7 +616,19 @@ class Store:
         )
 
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {name: self._serializer.serialize(value) for name, value in item.items()}
+        """An item in DynamoDB's wire format. Strings and whole numbers, what data items hold,
+        are written directly (boto3's serializer costs a tenth of a load's CPU at 1M rows);
+        anything else goes through it."""
+        wire: dict[str, Any] = {}
+        for name, value in item.items():
+            kind = type(value)
+            if kind is str:
+                wire[name] = {"S": value}
+            elif kind is int:
+                wire[name] = {"N": str(value)}
+            else:
+                wire[name] = self._serializer.serialize(value)
+        return wire
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         plain = {name: self._deserializer.deserialize(value) for name, value in item.items()}

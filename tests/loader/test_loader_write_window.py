@@ -183,3 +183,25 @@ def test_a_batch_still_throttled_after_every_attempt_fails_the_write():
     with pytest.raises(WritesIncomplete, match="still unprocessed or throttled after 3 attempts"):
         store.put_items(items(BATCH_SIZE * 3))
     assert store.write_window.size == 1, "the window backed off all the way"
+
+
+# ----------------------------------------------------------------------------------------------
+# Items in DynamoDB's wire format
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"pk": "Engineering", "doc": '{"a":1}', "rows": 3, "hash": "ab" * 32},
+        {"pk": "k", "n": 0, "big": 10**30, "negative": -5},
+        {"pk": "k", "flag": True, "off": False, "nothing": None, "ratio": __import__("decimal").Decimal("1.5")},
+        {"pk": "k", "list": ["a", 1], "map": {"x": "y"}, "blob": b"\x00\x01", "set": {"a", "b"}},
+    ],
+    ids=["data-item", "numbers", "bool-null-decimal", "containers"],
+)
+def test_items_are_serialized_exactly_as_boto3_serializes_them(item):
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    assert Store(TABLE, "bucket")._serialize(item) == {name: serializer.serialize(value) for name, value in item.items()}
