@@ -202,6 +202,21 @@ class Emulator:
             process.kill()
             process.wait()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time the emulator processes have used so far (user + system, every thread)."""
+        found: dict[str, float] = {}
+        named = (("s3" if self.dynamodb_backend == "local" else "moto", self.process), ("dynamodb", self.dynamodb_process))
+        for name, process in named:
+            if process is None:
+                continue
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # utime and stime are fields 14 and 15 of the line; after the command, 12 and 13.
+            found[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return found
+
     def client(self, service: str, max_pool_connections: int = 10) -> Any:
         """A boto3 client for the emulator, without the benchmark's latency or counting."""
         import boto3

@@ -139,6 +139,7 @@ class SizeRun:
         result_path.unlink(missing_ok=True)
         job_path.write_text(json.dumps({**job, "latencySeconds": self.latency_seconds}))
         environment = {**self.emulator.environment(), **self.loader_environment()}
+        emulator_cpu_before = self.emulator.cpu_seconds()
         with log_path.open("wb") as log:
             finished = subprocess.run(
                 [sys.executable, "-m", "bench.load_once", str(job_path), str(result_path)],
@@ -150,7 +151,13 @@ class SizeRun:
         if finished.returncode != 0 or not result_path.exists():
             tail = log_path.read_text(errors="replace")[-3000:]
             raise BenchmarkError(f"{self.spec.name} {label}: the measured process failed (exit {finished.returncode}):\n{tail}")
-        return json.loads(result_path.read_text())
+        measured = json.loads(result_path.read_text())
+        emulator_cpu_after = self.emulator.cpu_seconds()
+        # Includes the measured process's start-up and imports: an upper bound for the load.
+        measured["emulatorCpuSeconds"] = {
+            name: round(seconds - emulator_cpu_before.get(name, 0.0), 2) for name, seconds in emulator_cpu_after.items()
+        }
+        return measured
 
     def load(self, label: str, event: dict[str, Any]) -> dict[str, Any]:
         return self.measure(label, {"mode": "loader", "event": event})
@@ -612,8 +619,8 @@ def markdown(report: dict[str, Any]) -> str:
         "The emulators' own ceiling at 0 ms, measured before the loads of each size, next to what the loads asked of them "
         "(BatchWriteItem requests per second from the first sent to the last answered):",
         "",
-        "| rows / keys | DynamoDB ceiling req/s (items/s, item bytes) | S3 ceiling MiB/s (5 MiB PutObject) | ours req/s | peer req/s | baseline PutItem/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| rows / keys | DynamoDB ceiling req/s (items/s, item bytes) | S3 ceiling MiB/s (5 MiB PutObject) | ours req/s | peer req/s | baseline PutItem/s | full load CPU s: loader / DynamoDB / S3 (wall s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for size in report["sizes"]:
         runs, top = size["runs"], size.get("ceiling") or {}
@@ -624,10 +631,16 @@ def markdown(report: dict[str, Any]) -> str:
             if dynamodb else "-"
         )
         s3_cell = f"{s3['mibPerSecond']:,.0f}" if s3 else "-"
+        full = runs["full"]
+        emulator_cpu = full.get("emulatorCpuSeconds", {})
+        cpu_cell = (
+            f"{full['cpuSeconds']:.1f} / {_cell(emulator_cpu.get('dynamodb', emulator_cpu.get('moto')), '.1f')} / "
+            f"{_cell(emulator_cpu.get('s3', emulator_cpu.get('moto')), '.1f')} ({full['wallSeconds']:.1f})"
+        )
         lines.append(
             f"| {size['rows']:,} / {size['keys']:,} | {dynamodb_cell} | {s3_cell} | "
             f"{_cell(write_phase(runs['full'])[1], ',.0f')} | {_cell(write_phase(runs['peer'])[1], ',.0f')} | "
-            f"{baseline_rate:,.0f} |"
+            f"{baseline_rate:,.0f} | {cpu_cell} |"
         )
     sweep_sizes = [size for size in report["sizes"] if size.get("inFlight")]
     if sweep_sizes:

@@ -276,6 +276,8 @@ def test_the_full_load_reports_its_write_window(smoke):
     assert window["decreases"] == 0, "nothing throttles in the emulator"
     seconds, rate = run.write_phase(result["runs"]["full"])
     assert 0 < seconds < result["runs"]["full"]["wallSeconds"] and rate > 0
+    emulator_cpu = result["runs"]["full"]["emulatorCpuSeconds"]
+    assert set(emulator_cpu) == {"moto"} and emulator_cpu["moto"] > 0, "the emulator's own CPU time is counted"
 
 
 def test_memory_and_speed_are_measured_in_each_process(smoke):
