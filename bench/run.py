@@ -484,6 +484,66 @@ def lambda_estimate(run: dict[str, Any], memory_mb: int) -> dict[str, Any]:
     }
 
 
+LIMIT_MEMORIES_MB = (1024, 10240)
+"""The function sizes the limits table shows: the configured default and Lambda's largest."""
+MEMORY_HEADROOM = 0.9
+"""Share of the function's memory a load may use (the runtime and allocator need the rest)."""
+
+
+def one_function_limits(sizes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The largest file one invocation can load within 15 minutes and its memory, at each size in
+    LIMIT_MEMORIES_MB, extrapolated linearly from the largest measured full load.
+
+    Time: CPU seconds per row stretched by the vCPU share (the load's CPU work is one Python
+    thread, so no share above one vCPU helps it) and by SLOWER_CORE_FACTOR, plus the measured
+    waiting per row (emulator-bound here: pessimistic for DynamoDB's own speed, but blind to a
+    table's write throughput limit, which docs/scaling.md adds). Memory: the warm container's
+    RSS plus the measured peak growth per CSV byte.
+    """
+    if not sizes:
+        return None
+    size = max(sizes, key=lambda entry: entry["rows"])
+    full = size["runs"]["full"]
+    rows, csv_bytes = size["rows"], size["csvBytes"]
+    cpu_per_row = full["cpuSeconds"] / rows
+    wait_per_row = max(0.0, full["wallSeconds"] - full["cpuSeconds"]) / rows
+    growth_per_byte = max(
+        size["runs"][kind]["loadGrowthBytes"] / (size["csvBytes"]) for kind in ("full", "unchanged", "changed")
+    )
+    bytes_per_row = csv_bytes / rows
+    limits = []
+    for memory_mb in LIMIT_MEMORIES_MB:
+        share = min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
+        seconds_per_row = cpu_per_row * SLOWER_CORE_FACTOR / share + wait_per_row
+        rows_by_time = int(LAMBDA_LIMIT_SECONDS / seconds_per_row)
+        usable = memory_mb * 2**20 * MEMORY_HEADROOM - full["importRssBytes"]
+        bytes_by_memory = int(usable / growth_per_byte)
+        rows_by_memory = int(bytes_by_memory / bytes_per_row)
+        limits.append(
+            {
+                "memoryMb": memory_mb,
+                "vcpuShare": round(share, 3),
+                "secondsPerMillionRows": round(seconds_per_row * 1e6, 1),
+                "rowsByTime": rows_by_time,
+                "bytesByTime": int(rows_by_time * bytes_per_row),
+                "rowsByMemory": rows_by_memory,
+                "bytesByMemory": bytes_by_memory,
+                "rows": min(rows_by_time, rows_by_memory),
+                "bytes": int(min(rows_by_time, rows_by_memory) * bytes_per_row),
+                "bound": "time" if rows_by_time <= rows_by_memory else "memory",
+            }
+        )
+    return {
+        "from": f"{rows:,} rows / {size['keys']:,} keys, full load",
+        "cpuMicrosecondsPerRow": round(cpu_per_row * 1e6, 2),
+        "waitMicrosecondsPerRow": round(wait_per_row * 1e6, 2),
+        "peakGrowthPerCsvByte": round(growth_per_byte, 3),
+        "bytesPerRow": round(bytes_per_row, 1),
+        "importRssMiB": round(full["importRssBytes"] / 2**20, 1),
+        "limits": limits,
+    }
+
+
 def targets(sizes: list[dict[str, Any]], latency_ms: float, memory_mb: int) -> list[dict[str, Any]]:
     """Each target of the benchmark, with the measured value and whether it is met."""
     found: list[dict[str, Any]] = []
@@ -684,6 +744,26 @@ def markdown(report: dict[str, Any]) -> str:
             f"{cell('baseline')} | {cell('peer')} | {runs['unchanged']['wallSeconds']:.2f} / {runs['changed']['wallSeconds']:.2f} | "
             f"{runs['unchanged']['loadGrowthPerCsvByte']:.2f}x / {runs['changed']['loadGrowthPerCsvByte']:.2f}x |"
         )
+    limits = report.get("oneFunction")
+    if limits:
+        lines += [
+            "",
+            f"One invocation's largest file, extrapolated from the {limits['from']}: "
+            f"{limits['cpuMicrosecondsPerRow']} us of CPU and {limits['waitMicrosecondsPerRow']} us of waiting per row, "
+            f"peak growth {limits['peakGrowthPerCsvByte']}x the CSV (the worst of full, unchanged and 1% loads), "
+            f"{limits['bytesPerRow']} bytes per row; CPU x{SLOWER_CORE_FACTOR:g} for a slower core, "
+            f"{MEMORY_HEADROOM:.0%} of memory usable:",
+            "",
+            "| Lambda memory | vCPU share | s per 1M rows | rows in 15 min (bytes) | rows in memory (bytes) | largest file | bound by |",
+            "|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for limit in limits["limits"]:
+            lines.append(
+                f"| {limit['memoryMb']:,} MB | {limit['vcpuShare']} | {limit['secondsPerMillionRows']} | "
+                f"{limit['rowsByTime']:,} ({limit['bytesByTime'] / 2**30:.2f} GiB) | "
+                f"{limit['rowsByMemory']:,} ({limit['bytesByMemory'] / 2**30:.2f} GiB) | "
+                f"{limit['rows']:,} rows, {limit['bytes'] / 2**30:.2f} GiB | {limit['bound']} |"
+            )
     lines += ["", "| target | measured | where | met |", "|---|---:|---|---|"]
     for target in report["targets"]:
         lines.append(f"| {target['target']} | {target['measured']} | {target['at']} | {'yes' if target['met'] else 'NO'} |")
@@ -755,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarkSeconds": round(time.monotonic() - started, 1),
         "sizes": sizes,
         "targets": targets(sizes, args.latency_ms, memory_mb),
+        "oneFunction": one_function_limits(sizes),
     }
     args.results.write_text(json.dumps(report, indent=1) + "\n")
     args.table.write_text(markdown(report))

@@ -334,3 +334,24 @@ def test_the_benchmark_keeps_its_scratch_files_out_of_the_repository():
     ignored = (run.REPO_ROOT / ".gitignore").read_text().splitlines()
     relative = run.DEFAULT_DATA_DIR.relative_to(run.REPO_ROOT).as_posix()
     assert f"/{relative}/" in ignored, f"{relative} (generated CSVs, logs) must be git-ignored"
+
+
+def test_one_functions_limits_follow_from_the_measured_rates():
+    full = {"cpuSeconds": 10.0, "wallSeconds": 14.0, "loadGrowthBytes": 150 * 2**20, "importRssBytes": 70 * 2**20}
+    others = {"loadGrowthBytes": 100 * 2**20}
+    size = {"rows": 1_000_000, "keys": 20_000, "csvBytes": 100 * 2**20,
+            "runs": {"full": full, "unchanged": others, "changed": others}}
+
+    limits = run.one_function_limits([size])
+
+    small, large = limits["limits"]
+    assert limits["cpuMicrosecondsPerRow"] == 10.0 and limits["waitMicrosecondsPerRow"] == 4.0
+    assert limits["peakGrowthPerCsvByte"] == 1.5, "the worst of the three loads"
+    # 1 GB: 0.579 of a vCPU; 10 us of CPU x 1.5 / 0.579 + 4 us of waiting a row.
+    assert small["secondsPerMillionRows"] == pytest.approx(10 * 1.5 / (1024 / 1769) + 4, abs=0.1)
+    assert small["rowsByTime"] == pytest.approx(900 / (small["secondsPerMillionRows"] / 1e6), rel=1e-3)
+    assert small["bytesByMemory"] == pytest.approx((1024 * 2**20 * 0.9 - 70 * 2**20) / 1.5, rel=1e-6)
+    assert small["bound"] == "memory" and small["rows"] == small["rowsByMemory"]
+    # 10 GB: more vCPUs do not speed up one Python thread.
+    assert large["vcpuShare"] == 1.0 and large["secondsPerMillionRows"] == pytest.approx(19.0)
+    assert large["bound"] == "time" and large["rows"] == large["rowsByTime"] == int(900 / 19e-6)
