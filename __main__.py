@@ -33,6 +33,9 @@ gateway = Gateway(
         table_kms_key_arn=table.kms_key_arn,
         publish_bucket_name=published.bucket_name,
         publish_bucket_arn=published.bucket_arn,
+        item_column=config.source.item_column,
+        items_field=config.source.items_field,
+        column_types=config.source.column_types,
     ),
 )
 

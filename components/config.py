@@ -38,6 +38,8 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # The partition column names the API's path parameter (`/departments/{department}`).
 PATH_PARAMETER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+# IAM grants name the key itself: an alias would match no key in a policy's Resource.
+KMS_KEY_RULE = "use a key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (not an alias)"
 # A Lambda layer version: names are 1-140 letters, digits, '-' and '_'; versions count from 1.
 LAYER_VERSION_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[1-9]\d*$"
@@ -51,7 +53,8 @@ CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certifica
 CACHE_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
 # API Gateway keeps a cached answer at most an hour.
 MAX_CACHE_TTL_SECONDS = 3600
-RESERVED_COLLECTIONS = ("snapshot",)
+# Top-level segments of other routes: the snapshot and its parts, and documents too large for an item.
+RESERVED_COLLECTIONS = ("snapshot", "documents")
 # The key every customer has had from the start; its resources keep their original logical names.
 DEFAULT_KEY_ID = "default"
 # API Gateway accepts key values of 20 to 128 characters; a header value cannot hold spaces.
@@ -96,6 +99,9 @@ class SourceConfig:
     """Declared column types; undeclared columns stay strings."""
     noncurrent_version_days: int
     """Days a replaced version of the source object is kept, when the stack creates the bucket."""
+    kms_key_arn: str | None
+    """The customer-managed KMS key the source objects are encrypted with (a created bucket's
+    default); None: SSE-S3, nothing to grant."""
 
     @property
     def object_filter(self) -> str:
@@ -207,6 +213,9 @@ class PublishConfig:
     """An existing bucket; None makes the stack create a private one."""
     prefix: str
     """Key prefix for the published objects; empty or ending in '/'."""
+    kms_key_arn: str | None
+    """The customer-managed KMS key the published objects are encrypted with (a created bucket's
+    default); None: SSE-S3, nothing to grant."""
 
     @property
     def index_key(self) -> str:
@@ -217,6 +226,16 @@ class PublishConfig:
     def snapshot_key(self) -> str:
         """The object key of snapshot.json."""
         return f"{self.prefix}snapshot.json"
+
+    @property
+    def documents_prefix(self) -> str:
+        """Documents too large for a DynamoDB item, one object each (served by the documents route)."""
+        return f"{self.prefix}documents/"
+
+    @property
+    def parts_prefix(self) -> str:
+        """The snapshot in parts, one folder per load that published them (served by the parts route)."""
+        return f"{self.prefix}snapshot/"
 
     @property
     def private_prefix(self) -> str:
@@ -686,7 +705,7 @@ def _source(r: _Reader, raw: Any) -> SourceConfig:
         "source",
         (
             "bucket", "create", "key", "prefix", "suffix", "notifications", "partitionColumn",
-            "itemColumn", "itemsField", "columnTypes", "noncurrentVersionDays",
+            "itemColumn", "itemsField", "columnTypes", "noncurrentVersionDays", "kmsKeyArn",
         ),
     )
     create = r.boolean(body, "create", "source", False)
@@ -743,6 +762,7 @@ def _source(r: _Reader, raw: Any) -> SourceConfig:
         items_field=items_field,
         column_types=column_types,
         noncurrent_version_days=r.integer(body, "noncurrentVersionDays", "source", 30, low=1) or 30,
+        kms_key_arn=r.string(body, "kmsKeyArn", "source", pattern=KMS_KEY_ARN, rule=KMS_KEY_RULE),
     )
 
 
@@ -782,7 +802,7 @@ def _table(r: _Reader, raw: Any) -> TableConfig:
 
 
 def _publish(r: _Reader, raw: Any) -> PublishConfig:
-    body = r.mapping(raw, "publish", ("bucket", "prefix"))
+    body = r.mapping(raw, "publish", ("bucket", "prefix", "kmsKeyArn"))
     prefix = body.get("prefix", "published/")
     if not isinstance(prefix, str) or (prefix and (not prefix.endswith("/") or prefix.startswith("/"))):
         r.fail("publish.prefix", f"{_show(prefix)} is not allowed; use '' or a path ending in '/' like 'v1/'")
@@ -791,6 +811,7 @@ def _publish(r: _Reader, raw: Any) -> PublishConfig:
         bucket=r.string(body, "bucket", "publish", pattern=BUCKET_NAME,
                         rule="use a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"),
         prefix=prefix,
+        kms_key_arn=r.string(body, "kmsKeyArn", "publish", pattern=KMS_KEY_ARN, rule=KMS_KEY_RULE),
     )
 
 
@@ -890,7 +911,7 @@ def _api(r: _Reader, raw: Any, region: str | None = None) -> ApiConfig:
     collection = r.string(body, "collection", "api", default="departments", pattern=PATH_SEGMENT,
                           rule="use lowercase letters, digits and hyphens") or "departments"
     if collection in RESERVED_COLLECTIONS:
-        r.fail("api.collection", f"{_show(collection)} is reserved for the snapshot route; pick another")
+        r.fail("api.collection", f"{_show(collection)} is reserved for the {collection} routes; pick another")
     return ApiConfig(
         collection=collection,
         endpoint_type=r.choice(body, "endpointType", "api", ENDPOINT_TYPES, "REGIONAL"),

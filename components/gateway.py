@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -81,7 +81,13 @@ class GatewayArgs:
     publish_bucket_name: pulumi.Input[str]
     """The bucket the loader publishes to."""
     publish_bucket_arn: pulumi.Input[str]
-    """Its ARN, for the role's GetObject grant on the two public objects."""
+    """Its ARN, for the role's GetObject grant on the two public objects and its ListBucket grant."""
+    item_column: str = "employee"
+    """The CSV column keying each row inside a document (the documented schema names it)."""
+    items_field: str = "employees"
+    """The name of the map of rows inside each document."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """Declared column types, typed in the documented schema; the other columns are strings."""
 
 
 def assume_role_policy() -> dict[str, Any]:
@@ -96,12 +102,17 @@ def assume_role_policy() -> dict[str, Any]:
     }
 
 
-def integration_policy(table_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
-                       region: str) -> dict[str, Any]:
-    """The integrations' role: read one item, and the two published objects. Nothing else."""
+def integration_policy(table_arn: str, bucket_arn: str, object_arns: Sequence[str], table_key_arn: str | None,
+                       publish_key_arn: str | None, region: str) -> dict[str, Any]:
+    """The integrations' role: read one item, and the published objects. Nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadItems", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table_arn},
         {"Sid": "ReadPublished", "Effect": "Allow", "Action": "s3:GetObject", "Resource": list(object_arns)},
+        # S3 answers a missing object with 404 only to a caller that may list the bucket, and with
+        # 403 otherwise, which would make every denial look like "nothing published yet". No
+        # condition narrows it: none is documented to apply to that check, and the role is used
+        # only by the integrations, whose URIs name the two objects.
+        {"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
     ]
     if table_key_arn:
         statements.append({
@@ -110,6 +121,15 @@ def integration_policy(table_arn: str, object_arns: Sequence[str], table_key_arn
             "Action": "kms:Decrypt",
             "Resource": table_key_arn,
             "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+        })
+    if publish_key_arn:
+        # Without it a publish bucket under a customer-managed key would deny every read.
+        statements.append({
+            "Sid": "DecryptPublished",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": publish_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         })
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -186,7 +206,9 @@ class Gateway(pulumi.ComponentResource):
         # Named after the stack: alarms find the API by name, and two stacks never share one.
         api_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
         shape = openapi.ApiShape(title=api_name, collection=config.collection,
-                                 partition_column=args.partition_column, stage_name=config.stage_name)
+                                 partition_column=args.partition_column, stage_name=config.stage_name,
+                                 item_column=args.item_column, items_field=args.items_field,
+                                 column_types=dict(args.column_types))
         super().__init__("data-api:index:Gateway", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -201,13 +223,17 @@ class Gateway(pulumi.ComponentResource):
             assume_role_policy=json.dumps(assume_role_policy()),
             opts=child,
         )
+        # index.json and snapshot.json by name; documents too large for an item and the snapshot's
+        # parts are named by a key or a load only at run time: the objects under their two prefixes.
         object_arns = [pulumi.Output.concat(args.publish_bucket_arn, "/", key)
-                       for key in (args.publish.index_key, args.publish.snapshot_key)]
+                       for key in (args.publish.index_key, args.publish.snapshot_key,
+                                   f"{args.publish.documents_prefix}*", f"{args.publish.parts_prefix}*")]
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
-            policy=pulumi.Output.all(args.table_arn, object_arns, region).apply(
-                lambda v: json.dumps(integration_policy(v[0], v[1], args.table_kms_key_arn, v[2]))
+            policy=pulumi.Output.all(args.table_arn, args.publish_bucket_arn, object_arns, region).apply(
+                lambda v: json.dumps(integration_policy(v[0], v[1], v[2], args.table_kms_key_arn,
+                                                        args.publish.kms_key_arn, v[3]))
             ),
             opts=child,
         )
@@ -218,7 +244,8 @@ class Gateway(pulumi.ComponentResource):
             lambda v: openapi.document(shape, openapi.Backend(
                 partition=v[0], region=v[1], table_name=v[2], partition_key=PARTITION_KEY,
                 bucket_name=v[3], index_key=args.publish.index_key,
-                snapshot_key=args.publish.snapshot_key, credentials_role_arn=v[4],
+                snapshot_key=args.publish.snapshot_key, documents_prefix=args.publish.documents_prefix,
+                parts_prefix=args.publish.parts_prefix, credentials_role_arn=v[4],
                 cache_item=config.cache is not None,
             ))
         )
@@ -428,6 +455,7 @@ class Gateway(pulumi.ComponentResource):
             "item": f"{url}{shape.item_path}",
             "collection": f"{url}{shape.collection_path}",
             "snapshot": f"{url}{shape.snapshot_path}",
+            "snapshotPart": f"{url}{shape.parts_path}",
         })
         self.usage_plan_ids = _named_map(usage_plan_ids)
         self.internal_usage_plan_id = internal_plan.id

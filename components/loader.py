@@ -49,6 +49,8 @@ QUEUE_DEPTH = "ApproximateNumberOfMessagesVisible"
 LOADER_TYPE = "data-api:index:Loader"
 # The loader keeps its manifest of loaded keys here, under the publish prefix's private folder.
 MANIFEST_OBJECT = "manifest.json"
+# ... and its record of the snapshot's sets of parts, so that it can remove the stale ones.
+PART_SETS_OBJECT = "snapshot-parts.json"
 
 # Only the calls the loader's store module makes: the marker (GetItem, PutItem), the lease (PutItem,
 # DeleteItem), batched writes and deletes, and the scan that rebuilds a missing manifest.
@@ -61,6 +63,10 @@ DYNAMODB_ACTIONS = (
 )
 # DynamoDB decrypts the table key and generates data keys with the caller's own KMS permissions.
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# S3 does the same for SSE-KMS objects: reading one takes Decrypt; writing one takes GenerateDataKey,
+# and a multipart upload Decrypt as well (S3 decrypts the data key to encrypt each part).
+READ_OBJECT_KEY_ACTIONS = ("kms:Decrypt",)
+WRITE_OBJECT_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 # Lambda's asynchronous queue keeps an event at most six hours; with reserved concurrency 1 a drop
 # can wait behind a running load (and its retries), so keep it for as long as Lambda allows.
@@ -187,7 +193,7 @@ def environment(
 ) -> dict[str, pulumi.Input[str]]:
     """The loader's environment, one variable per setting of its contract."""
     source = args.source
-    return {
+    variables: dict[str, pulumi.Input[str]] = {
         "TABLE_NAME": table_name,
         "SOURCE_BUCKET": source_bucket,
         "SOURCE_KEY": source.key or "",
@@ -210,6 +216,12 @@ def environment(
             if args.api_cache is not None else {}
         ),
     }
+    # Named in error messages only: S3 picks the key itself, from the object or the bucket default.
+    if source.kms_key_arn:
+        variables["SOURCE_KMS_KEY_ARN"] = source.kms_key_arn
+    if args.publish.kms_key_arn:
+        variables["PUBLISH_KMS_KEY_ARN"] = args.publish.kms_key_arn
+    return variables
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,6 +239,20 @@ def service_trust_policy(service: str) -> dict[str, Any]:
     }
 
 
+def s3_key_statement(sid: str, actions: tuple[str, ...], key_arn: str,
+                     region: pulumi.Input[str]) -> dict[str, Any]:
+    """A grant on a bucket's KMS key that holds only when S3 uses it on the role's behalf."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": list(actions),
+        "Resource": key_arn,
+        "Condition": {
+            "StringEquals": {"kms:ViaService": pulumi.Output.concat("s3.", region, ".amazonaws.com")}
+        },
+    }
+
+
 def loader_policy(
     *,
     source_objects: pulumi.Input[str],
@@ -237,6 +263,7 @@ def loader_policy(
     region: pulumi.Input[str],
     log_group_arn: pulumi.Input[str],
     failure_queue_arn: pulumi.Input[str],
+    source_key_arn: str | None,
     cache_data: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     """The loader role's inline policy: each statement names the exact ARNs it may touch."""
@@ -257,17 +284,29 @@ def loader_policy(
             "Resource": [published(publish.index_key), published(publish.snapshot_key)],
         },
         {
-            # HeadObject: an unchanged data set keeps the snapshot (and its ETag) already published.
+            # HeadObject: an unchanged data set keeps the snapshot (and its ETag) and the parts
+            # index.json names.
             "Sid": "CheckPublishedSnapshot",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": published(publish.snapshot_key),
+            "Resource": [published(publish.snapshot_key), published(publish.index_key)],
+        },
+        {
+            # Exception: the objects under a prefix, as each is named by a key or a load only at run
+            # time. Each document too large for a DynamoDB item, and each load's snapshot parts.
+            "Sid": "PublishLargeDocumentsAndParts",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+            "Resource": [published(f"{publish.documents_prefix}*"), published(f"{publish.parts_prefix}*")],
         },
         {
             "Sid": "KeepManifest",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": published(f"{publish.private_prefix}{MANIFEST_OBJECT}"),
+            "Resource": [
+                published(f"{publish.private_prefix}{MANIFEST_OBJECT}"),
+                published(f"{publish.private_prefix}{PART_SETS_OBJECT}"),
+            ],
         },
         {
             "Sid": "WriteTable",
@@ -289,6 +328,14 @@ def loader_policy(
                     }
                 },
             }
+        )
+    if source_key_arn:
+        statements.append(
+            s3_key_statement("DecryptSourceThroughS3", READ_OBJECT_KEY_ACTIONS, source_key_arn, region)
+        )
+    if publish.kms_key_arn:
+        statements.append(
+            s3_key_statement("EncryptPublishedThroughS3", WRITE_OBJECT_KEY_ACTIONS, publish.kms_key_arn, region)
         )
     if cache_data is not None:
         statements.append(
@@ -340,20 +387,25 @@ def writer_trust_policy(partition: pulumi.Input[str], account: pulumi.Input[str]
     }
 
 
-def writer_policy(source_objects: pulumi.Input[str]) -> dict[str, Any]:
+def writer_policy(
+    source_objects: pulumi.Input[str], source_key_arn: str | None, region: pulumi.Input[str]
+) -> dict[str, Any]:
     """The producer's only permission: put the source object (or objects under the source prefix)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # In prefix mode `source_objects` ends in `PREFIX*`: new file names are the point.
-                "Sid": "UploadSourceObject",
-                "Effect": "Allow",
-                "Action": "s3:PutObject",
-                "Resource": source_objects,
-            }
-        ],
-    }
+    statements: list[dict[str, Any]] = [
+        {
+            # In prefix mode `source_objects` ends in `PREFIX*`: new file names are the point.
+            "Sid": "UploadSourceObject",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": source_objects,
+        }
+    ]
+    if source_key_arn:
+        # The bucket encrypts uploads with this key by default: no upload goes through without it.
+        statements.append(
+            s3_key_statement("EncryptSourceThroughS3", WRITE_OBJECT_KEY_ACTIONS, source_key_arn, region)
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def tls_only_bucket_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
@@ -386,13 +438,25 @@ def event_pattern(source: SourceConfig, bucket_name: pulumi.Input[str]) -> dict[
     }
 
 
+def _default_encryption(kms_key_arn: str | None) -> dict[str, Any]:
+    """A created bucket's default encryption: the configured customer-managed key, else SSE-S3."""
+    if kms_key_arn is None:
+        # S3-managed keys: writers and readers need no KMS grants.
+        return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
+    return {
+        "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn},
+        # One data key per bucket, not per object: far fewer KMS requests (and their cost).
+        "bucket_key_enabled": True,
+    }
+
+
 def _wildcard_literal(text: str) -> str:
     # EventBridge wildcard patterns treat `*` as the wildcard and `\` as its escape.
     return text.replace("\\", "\\\\").replace("*", "\\*")
 
 
 def private_bucket(name: str, bucket: str | None, version_days: int, parent: pulumi.Resource,
-                   moved_from: str | None = None) -> aws.s3.Bucket:
+                   moved_from: str | None = None, kms_key_arn: str | None = None) -> aws.s3.Bucket:
     """A versioned, encrypted bucket that refuses public access and plain HTTP.
 
     `moved_from` is the URN of the component these resources were children of before, kept as
@@ -413,8 +477,7 @@ def private_bucket(name: str, bucket: str | None, version_days: int, parent: pul
     aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=created.id,
-        # S3-managed keys: writers and readers need no KMS grants.
-        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+        rules=[_default_encryption(kms_key_arn)],
         opts=child(),
     )
     public_access = aws.s3.BucketPublicAccessBlock(
@@ -464,7 +527,8 @@ class PublishBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: PublishBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("data-api:index:PublishBucket", name, {}, opts)
         if args.publish.bucket is None:
-            created = private_bucket(name, None, PUBLISHED_VERSION_DAYS, parent=self, moved_from=args.moved_from)
+            created = private_bucket(name, None, PUBLISHED_VERSION_DAYS, parent=self, moved_from=args.moved_from,
+                                     kms_key_arn=args.publish.kms_key_arn)
             self.bucket_name, self.bucket_arn = created.bucket, created.arn
         else:
             partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
@@ -509,7 +573,8 @@ class Loader(pulumi.ComponentResource):
         self.writer_role_arn = None
         if source.create_bucket:
             source_bucket = private_bucket(
-                f"{name}-source", source.bucket, source.noncurrent_version_days, parent=self
+                f"{name}-source", source.bucket, source.noncurrent_version_days, parent=self,
+                kms_key_arn=source.kms_key_arn,
             )
             source_bucket_name, source_bucket_arn = source_bucket.bucket, source_bucket.arn
         else:
@@ -528,7 +593,7 @@ class Loader(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-writer-policy",
                 role=writer.id,
-                policy=pulumi.Output.json_dumps(writer_policy(source_objects)),
+                policy=pulumi.Output.json_dumps(writer_policy(source_objects, source.kms_key_arn, region)),
                 opts=child,
             )
             self.writer_role_arn = writer.arn
@@ -571,6 +636,7 @@ class Loader(pulumi.ComponentResource):
                     region=region,
                     log_group_arn=log_group.arn,
                     failure_queue_arn=failure_queue.arn,
+                    source_key_arn=source.kms_key_arn,
                     cache_data=None if args.api_cache is None else pulumi.Output.all(
                         partition, region, args.api_cache.rest_api_id
                     ).apply(lambda v: cache_data_arn(v[0], v[1], v[2], args.api_cache.stage_name)),

@@ -38,8 +38,11 @@ def build(stack: str, base_url: str | None, root: Path = ROOT) -> dict[str, Any]
     if not stack_file.is_file():
         raise SystemExit(f"--stack {stack}: {stack_file.name} not found next to Pulumi.yaml")
     config = parse_config(project_settings(stack_file), stack_file=stack_file.name)
+    source = config.source
     shape = ApiShape(title=f"{PROJECT}-{stack}", collection=config.api.collection,
-                     partition_column=config.source.partition_column, stage_name=config.api.stage_name)
+                     partition_column=source.partition_column, stage_name=config.api.stage_name,
+                     item_column=source.item_column, items_field=source.items_field,
+                     column_types=dict(source.column_types))
     if base_url is None and config.api.domain is not None:
         # The stack file alone names the domain's URL; only the execute-api URL needs the deployed stack.
         base_url = domain_base_url(config.api.domain.name, config.api.stage_name)

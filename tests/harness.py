@@ -46,6 +46,8 @@ class Declared:
     ignore_changes: list[str]
     delete_before_replace: bool
     replace_on_changes: list[str]
+    depends_on: list[str] = field(default_factory=list)
+    """The URNs the program named in `depends_on`; `dependencies` adds what property references give."""
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Each alias as sent to the engine: `{"urn": ...}` or `{"spec": {"parentUrn": ...}}`."""
 
@@ -212,6 +214,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
+# Each resource's explicit `depends_on`, as (type, name) pairs, by the (type, name) it was declared
+# with: the engine only sees them merged with the dependencies that property references carry.
+_explicit_dependencies: dict[tuple[str, str], list[tuple[str, str]]] = {}
+_declare = pulumi.Resource.__init__
+
+
+def _recording_declare(self, t, name, *args, **kwargs):
+    opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+    listed = getattr(opts, "depends_on", None) or []
+    listed = listed if isinstance(listed, (list, tuple)) else [listed]
+    _explicit_dependencies[(t, name)] = [(d._type, d._name) for d in listed if isinstance(d, pulumi.Resource)]
+    _declare(self, t, name, *args, **kwargs)
+
+
+pulumi.Resource.__init__ = _recording_declare
+
+
 class RecordingMonitor(MockMonitor):
     """The mock monitor, also keeping each resource's parent, dependencies and options."""
 
@@ -238,16 +257,25 @@ class RecordingMonitor(MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=list(request.replaceOnChanges),
+                    depends_on=[self._urn_of(*named) for named in
+                                _explicit_dependencies.get((request.type, request.name), [])],
                     aliases=[MessageToDict(alias) for alias in request.aliases],
                 )
             )
         return response
+
+    def _urn_of(self, type_: str, name: str) -> str:
+        # A resource named in depends_on is registered before the resource that waits for it.
+        found = [d.urn for d in self.declared if (d.type, d.name) == (type_, name)]
+        assert len(found) == 1, f"depends_on names {type_} {name!r}, declared {len(found)} times"
+        return found[0]
 
 
 def install_mocks(stack: str = "test", region: str = DEFAULT_REGION, preview: bool = False) -> RecordingMonitor:
     """A fresh mock engine for one program run."""
     mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
+    _explicit_dependencies.clear()
     # A fresh root stack per run, so one run's exports never leak into the next.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="data-api", stack=stack, preview=preview, monitor=monitor)

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Mapping
 
 from loader.errors import InvalidSource
-from loader.layout import MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_PREFIX
+from loader.layout import MAX_DOCUMENT_BYTES, MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_PREFIX
 
 MAX_REPORTED_PROBLEMS = 20
 # A kept row is its line number and fields, each followed by the ASCII unit separator; a row
@@ -26,9 +26,9 @@ MAX_REPORTED_PROBLEMS = 20
 FIELD_SEPARATOR = "\x1f"
 RECENT_BLOCKS = 3
 
-# A quoted field may legitimately be as large as a whole item; the csv module's default limit
-# (128 KiB) would reject it with a confusing message. Anything larger can never be stored.
-csv.field_size_limit(MAX_ITEM_BYTES)
+# A quoted field may legitimately be as large as a whole document; the csv module's default limit
+# (128 KiB) would reject it with a confusing message. Anything larger can never be served.
+csv.field_size_limit(MAX_DOCUMENT_BYTES)
 
 # A document is canonical JSON (keys in code-point order, no spaces), built in order so no
 # re-sort is needed.
@@ -358,7 +358,7 @@ def _show(text: str, limit: int = 40) -> str:
 class _Partition:
     """One partition value's rows while reading, then its rendered document."""
 
-    __slots__ = ("first_line", "rows", "buffer", "odd", "packed", "content_hash", "size")
+    __slots__ = ("first_line", "rows", "buffer", "odd", "packed", "content_hash", "size", "large")
 
     def __init__(self, first_line: int):
         self.first_line = first_line
@@ -373,6 +373,8 @@ class _Partition:
         compressing is cheaper than rendering again and smaller than the CSV text."""
         self.content_hash = ""
         self.size = 0
+        self.large = False
+        """True when the document is too large for a DynamoDB item, so it is stored as an S3 object."""
 
 
 class Dataset:
@@ -437,6 +439,14 @@ class Dataset:
     def document_size(self, key: str) -> int:
         """The document's size in bytes of UTF-8."""
         return self._partitions[key].size
+
+    def is_large(self, key: str) -> bool:
+        """True when the key's document does not fit in a DynamoDB item (it goes to S3)."""
+        return self._partitions[key].large
+
+    def large_count(self) -> int:
+        """How many documents are too large for a DynamoDB item."""
+        return sum(1 for part in self._partitions.values() if part.large)
 
     def document(self, key: str) -> Document:
         part = self._partitions[key]
@@ -542,14 +552,16 @@ class Dataset:
             part.packed = zlib.compress(body, 1)
             part.size = len(body)
             part.content_hash = hashlib.sha256(body).hexdigest()
-            item_bytes = item_overhead + len(key.encode("utf-8")) + part.size
-            if item_bytes > MAX_ITEM_BYTES:
+            if part.size > MAX_DOCUMENT_BYTES:
                 problems.add(
                     part.first_line,
                     partition_column,
-                    f"the item for {_show(key)} ({part.rows} rows, first on this line) would be "
-                    f"{item_bytes:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit",
+                    f"the document for {_show(key)} ({part.rows} rows, first on this line) would be "
+                    f"{part.size:,} bytes, over the {MAX_DOCUMENT_BYTES:,}-byte document limit "
+                    "(API Gateway's 10 MB response limit): split the key or drop columns",
                 )
+            # A document that makes its item too large for DynamoDB is stored as an S3 object.
+            part.large = item_overhead + len(key.encode("utf-8")) + part.size > MAX_ITEM_BYTES
 
 
 def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhead: int = 0) -> Dataset:
@@ -717,5 +729,5 @@ def _csv_message(error: csv.Error) -> str:
     if text == "unexpected end of data":
         return "a quoted field is never closed (it runs to the end of the file)"
     if text.startswith("field larger than field limit"):
-        return f"a field is larger than {MAX_ITEM_BYTES:,} characters (an unclosed quote?)"
+        return f"a field is larger than {MAX_DOCUMENT_BYTES:,} characters (an unclosed quote?)"
     return text

@@ -45,8 +45,8 @@ class SourceFilter:
     suffix: str
     excluded_keys: frozenset[str] = frozenset()
     """Keys in the source bucket that are never a source: the loader's own published objects."""
-    excluded_prefix: str | None = None
-    """Keys under this prefix are never a source: the loader's own bookkeeping objects."""
+    excluded_prefixes: tuple[str, ...] = ()
+    """Keys under these prefixes are never a source: the loader's own bookkeeping and published objects."""
 
     def reason_to_ignore(self, created: ObjectCreated) -> str | None:
         """None when the object is a source, else why it is not."""
@@ -56,9 +56,7 @@ class SourceFilter:
             if created.key != self.key:
                 return f"key {created.key!r} is not the source key {self.key!r}"
             return None
-        if created.key in self.excluded_keys or (
-            self.excluded_prefix is not None and created.key.startswith(self.excluded_prefix)
-        ):
+        if created.key in self.excluded_keys or created.key.startswith(self.excluded_prefixes):
             return f"key {created.key!r} is one of the loader's own objects"
         if not created.key.startswith(self.prefix or ""):
             return f"key {created.key!r} is not under the source prefix {self.prefix!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 # Bookkeeping items share the table's key space under this prefix; a CSV partition value that
@@ -12,6 +13,8 @@ MARKER_KEY = f"{RESERVED_PREFIX}marker"
 
 PARTITION_KEY = "pk"
 DOC = "doc"
+DOC_REF = "docRef"
+"""On an item whose document is too large for it: the id of the S3 object that holds the document."""
 ROWS = "rows"
 HASH = "hash"
 SOURCE_BUCKET = "sourceBucket"
@@ -23,6 +26,8 @@ EXPIRES_AT = "expiresAt"
 # DynamoDB's limits, in bytes of UTF-8.
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
+# API Gateway's response limit: no larger document can be served, so none is accepted.
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,28 @@ def data_item(
     }
 
 
+def large_item(
+    key: str, ref: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str
+) -> dict:
+    """The item of a document stored as an S3 object: everything but the document, and its object's id."""
+    return {
+        PARTITION_KEY: key,
+        DOC_REF: ref,
+        ROWS: rows,
+        HASH: content_hash,
+        SOURCE_BUCKET: source.bucket,
+        SOURCE_KEY: source.key,
+        SOURCE_VERSION: source.version,
+        LOADED_AT: loaded_at,
+    }
+
+
+def document_ref(key: str) -> str:
+    """The id of a key's document object: hex, so it is safe in an object key and a URL path segment,
+    whatever the key holds, and of fixed length, whatever the key's."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def item_overhead(source: SourceVersion, loaded_at: str) -> int:
     """Bytes a data item spends on everything but its key and document (an upper bound)."""
     text = (
@@ -82,10 +109,31 @@ class PublishedKeys:
         return f"{self.prefix}snapshot.json"
 
     @property
+    def documents_prefix(self) -> str:
+        """Documents too large for a DynamoDB item, one object each, named by `document_ref`."""
+        return f"{self.prefix}documents/"
+
+    def document(self, ref: str) -> str:
+        return f"{self.documents_prefix}{ref}"
+
+    @property
+    def parts_prefix(self) -> str:
+        """The snapshot in parts: one folder per set of parts, which index.json names."""
+        return f"{self.prefix}snapshot/"
+
+    def part(self, set_id: str, number: int) -> str:
+        return f"{self.parts_prefix}{set_id}/{number}"
+
+    @property
     def private_prefix(self) -> str:
-        """Bookkeeping objects live here; the gateway can read only index.json and snapshot.json."""
+        """Bookkeeping objects live here; the gateway cannot read them."""
         return f"{self.prefix}_loader/"
 
     @property
     def manifest(self) -> str:
         return f"{self.private_prefix}manifest.json"
+
+    @property
+    def part_sets(self) -> str:
+        """Every set of snapshot parts that may exist, so that the ones no index names are removed."""
+        return f"{self.private_prefix}snapshot-parts.json"

@@ -15,6 +15,9 @@ OLDER = "older"
 MASS_DELETE_METADATA = "allow-mass-delete"
 MANIFEST_FORMAT = 1
 ENTRY_FIELDS = {"hash", "rows", "version", "loadedAt"}
+# Written only for a key whose document is (or may be) an S3 object, so other entries stay as they were.
+LARGE_FIELD = "large"
+LARGE_ENTRY_FIELDS = ENTRY_FIELDS | {LARGE_FIELD}
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -124,6 +127,8 @@ class Entry:
     """The source version that last changed the key."""
     loaded_at: str
     """When that load ran (ISO-8601 UTC)."""
+    large: bool = False
+    """True when the key's document is (or, while a load is pending, may be) an S3 object."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class Manifest:
                 "version": entry.version,
                 "loadedAt": entry.loaded_at,
             }
+            if entry.large:
+                value[LARGE_FIELD] = True
             out += separator
             out += _JSON(key).encode("utf-8")
             out += b":"
@@ -162,12 +169,18 @@ class Manifest:
         def entry_or_object(pairs: list[tuple[str, Any]]) -> Any:
             # Called as each JSON object closes: entries become Entry at once, never a dict.
             value = dict(pairs)
-            if value.keys() == ENTRY_FIELDS and isinstance(value["rows"], int):
+            fields = value.keys()
+            if (
+                (fields == ENTRY_FIELDS or fields == LARGE_ENTRY_FIELDS)
+                and isinstance(value["rows"], int)
+                and isinstance(value.get(LARGE_FIELD, False), bool)
+            ):
                 return Entry(
                     content_hash=value["hash"],
                     rows=value["rows"],
                     version=shared.setdefault(value["version"], value["version"]),
                     loaded_at=shared.setdefault(value["loadedAt"], value["loadedAt"]),
+                    large=value.get(LARGE_FIELD, False),
                 )
             return value
 
@@ -245,19 +258,34 @@ def allows_mass_delete(metadata: Mapping[str, str]) -> bool:
     return str(metadata.get(MASS_DELETE_METADATA, "")).strip().lower() == "true"
 
 
-def pending_manifest(previous: Mapping[str, Entry], plan: Plan) -> Manifest:
+def pending_manifest(
+    previous: Mapping[str, Entry], plan: Plan, is_large: Callable[[str], bool] = lambda key: False
+) -> Manifest:
     """The manifest to save before any write: every key that may exist in the table once the
     writes start, with the content of each key about to change marked unknown. A load that
-    dies midway leaves this behind, so the next load rewrites or deletes every such key."""
+    dies midway leaves this behind, so the next load rewrites or deletes every such key, and
+    removes the S3 copy of any that may have one (it was large before, or is about to be)."""
     entries = dict(previous)
-    unknown = Entry(content_hash=None, rows=0, version="", loaded_at="")
     for key in plan.write:
         old = previous.get(key)
-        entries[key] = unknown if old is None else Entry(None, old.rows, old.version, old.loaded_at)
+        large = is_large(key) or (old is not None and old.large)
+        entries[key] = (
+            Entry(None, 0, "", "", large) if old is None else Entry(None, old.rows, old.version, old.loaded_at, large)
+        )
     for key in plan.delete:
         old = previous[key]
-        entries[key] = Entry(None, old.rows, old.version, old.loaded_at)
+        entries[key] = Entry(None, old.rows, old.version, old.loaded_at, old.large)
     return Manifest(entries, complete=False)
+
+
+def stale_documents(
+    previous: Mapping[str, Entry], plan: Plan, is_large: Callable[[str], bool]
+) -> list[str]:
+    """Keys whose S3 copy must go once the table is written: they left the data set, or their
+    document now fits in its item, and they had (or may have had) an S3 copy."""
+    leaving = [key for key in plan.delete if previous[key].large]
+    shrinking = [key for key in plan.write if not is_large(key) and key in previous and previous[key].large]
+    return sorted(leaving + shrinking)
 
 
 def final_manifest(
@@ -267,9 +295,10 @@ def final_manifest(
     content_hash: Callable[[str], str],
     version: str,
     loaded_at: str,
+    is_large: Callable[[str], bool] = lambda key: False,
 ) -> Manifest:
-    """The manifest after a successful load: unchanged keys keep their version and time."""
+    """The manifest after a successful load: unchanged keys keep their version, time and storage."""
     entries = {key: previous[key] for key in plan.unchanged}
     for key in plan.write:
-        entries[key] = Entry(content_hash(key), rows(key), version, loaded_at)
+        entries[key] = Entry(content_hash(key), rows(key), version, loaded_at, is_large(key))
     return Manifest(entries, complete=True)

@@ -29,7 +29,7 @@ class Settings:
     source_suffix: str
     """In prefix mode, the key suffix of the objects loaded."""
     publish_bucket: str
-    """Where index.json, snapshot.json and the private bookkeeping objects go."""
+    """Where index.json, snapshot.json, its parts, large documents and the private bookkeeping objects go."""
     publish_prefix: str
     """Key prefix of the published objects; empty or ending in '/'."""
     partition_column: str = "department"
@@ -52,6 +52,10 @@ class Settings:
     """CloudWatch namespace of the EMF metrics."""
     metrics_service: str = "data-api-loader"
     """Value of the metrics' one dimension, `Service`."""
+    source_kms_key_arn: str | None = None
+    """The source objects' customer-managed KMS key, named when S3 denies a read."""
+    publish_kms_key_arn: str | None = None
+    """The published objects' customer-managed KMS key, named when S3 denies a write."""
     cache_rest_api_id: str | None = None
     """The REST API whose stage cache a load that changed data flushes; None: no cache."""
     cache_stage_name: str | None = None
@@ -76,7 +80,9 @@ class Settings:
             prefix=self.source_prefix,
             suffix=self.source_suffix,
             excluded_keys=frozenset((published.index, published.snapshot)) if own_bucket else frozenset(),
-            excluded_prefix=published.private_prefix if own_bucket else None,
+            excluded_prefixes=(
+                (published.private_prefix, published.documents_prefix, published.parts_prefix) if own_bucket else ()
+            ),
         )
 
     def describe_source(self) -> str:
@@ -178,6 +184,8 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         metrics_service=service_name_from(environ),
         cache_rest_api_id=cache_api,
         cache_stage_name=cache_stage,
+        source_kms_key_arn=r.text("SOURCE_KMS_KEY_ARN"),
+        publish_kms_key_arn=r.text("PUBLISH_KMS_KEY_ARN"),
     )
     if r.problems:
         raise SettingsError("invalid loader environment:\n  " + "\n  ".join(r.problems))

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loader.errors import StoreError, WritesIncomplete
 from loader.layout import (
+    DOC_REF,
     EXPIRES_AT,
     HASH,
     LEASE_KEY,
@@ -43,6 +44,7 @@ READ_CHUNK_BYTES = 64 * 1024
 # time (S3 shows a multipart object only once it is complete).
 PART_BYTES = 5 * 1024 * 1024
 DEFAULT_WRITE_CONCURRENCY = 16
+DELETE_BATCH = 1000  # DeleteObjects' limit
 MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 DENIED = frozenset({"AccessDenied", "403", "Forbidden"})
 
@@ -54,6 +56,17 @@ def _error_code(error: ClientError) -> str:
 def _describe(error: ClientError) -> str:
     details = error.response.get("Error", {})
     return f"{details.get('Code', 'Unknown')}: {details.get('Message', '')}".rstrip(": ")
+
+
+def kms_hint(setting: str, key_arn: str | None, actions: str) -> str:
+    """What else to check when S3 denies a request on objects under a configured KMS key."""
+    if not key_arn:
+        return ""
+    return (
+        f"; or KMS refused it: with {setting} {key_arn} the role needs {actions} on that key through S3, "
+        "the key's policy must let the account's IAM policies (or the role) use it, the key must be "
+        "enabled, and the objects must be encrypted with this key"
+    )
 
 
 @dataclass
@@ -98,9 +111,11 @@ class StagedObject:
     """
 
     def __init__(
-        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
+        self, s3: Any, bucket: str, key: str, content_type: str, cache_control: str, metadata: dict[str, str],
+        denial_hint: str = "",
     ):
         self._s3 = s3
+        self._denial_hint = denial_hint
         self.bucket = bucket
         self.key = key
         self._create = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
@@ -132,7 +147,9 @@ class StagedObject:
             if buffer or not self._parts:
                 self._send_part(buffer)
         except ClientError as error:
-            raise StoreError(f"uploading {self.where} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"uploading {self.where} failed: {_describe(error)}{self._hint(error)}"
+            ) from error
 
     def _send_part(self, body: bytearray) -> None:
         if self._stop.is_set():
@@ -155,8 +172,17 @@ class StagedObject:
                 MultipartUpload={"Parts": self._parts},
             )
         except ClientError as error:
-            raise StoreError(f"completing the upload of {self.where} failed: {_describe(error)}") from error
+            raise StoreError(
+                f"completing the upload of {self.where} failed: {_describe(error)}{self._hint(error)}"
+            ) from error
         self._completed = True
+
+    def stop(self) -> None:
+        """Makes a send in progress give up at its next part."""
+        self._stop.set()
+
+    def _hint(self, error: ClientError) -> str:
+        return self._denial_hint if _error_code(error) in DENIED else ""
 
     def close(self) -> None:
         """Abandons the upload unless it was completed; the old object stays as it was."""
@@ -248,6 +274,8 @@ class Store:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         max_attempts: int = MAX_ATTEMPTS,
+        source_kms_key_arn: str | None = None,
+        publish_kms_key_arn: str | None = None,
         apigateway: Any = None,
     ):
         self.table_name = table_name
@@ -266,6 +294,10 @@ class Store:
         """BatchWriteItem requests sent, retries included."""
         self.write_window: WriteWindow | None = None
         """The window of the last batched write that sent anything: how far it grew, how often it backed off."""
+        self._source_denial_hint = kms_hint("source.kmsKeyArn", source_kms_key_arn, "kms:Decrypt")
+        self._publish_denial_hint = kms_hint(
+            "publish.kmsKeyArn", publish_kms_key_arn, "kms:GenerateDataKey and kms:Decrypt"
+        )
 
     def _config(self, **options: Any) -> Config:
         return Config(
@@ -328,6 +360,7 @@ class Store:
                 raise StoreError(
                     f"reading {where} was denied ({_describe(error)}); the object is missing, or the "
                     "loader's role lacks s3:GetObject (s3:GetObjectVersion for a version) on it"
+                    f"{self._source_denial_hint}"
                 ) from error
             raise StoreError(f"reading {where} failed: {_describe(error)}") from error
         version = response.get("VersionId")
@@ -407,8 +440,9 @@ class Store:
         try:
             self.s3.put_object(**request)
         except ClientError as error:
+            hint = self._publish_denial_hint if _error_code(error) in DENIED else ""
             raise StoreError(
-                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}"
+                f"writing s3://{self.publish_bucket}/{key} failed: {_describe(error)}{hint}"
             ) from error
 
     def _multipart(
@@ -421,6 +455,34 @@ class Store:
         finally:
             staged.close()
 
+    def put_public(self, key: str, body: bytes, content_type: str, cache_control: str) -> None:
+        """Writes one public object from bytes already in memory, in one PutObject (no copy)."""
+        self._put(key, body, content_type, cache_control, {})
+
+    def delete_objects(self, keys: Iterable[str]) -> int:
+        """Deletes objects from the publish bucket (absent ones too); returns how many were asked for."""
+        pending = list(keys)
+        for start in range(0, len(pending), DELETE_BATCH):
+            batch = pending[start : start + DELETE_BATCH]
+            try:
+                response = self.s3.delete_objects(
+                    Bucket=self.publish_bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except ClientError as error:
+                raise StoreError(
+                    f"deleting {len(batch)} objects from s3://{self.publish_bucket} failed: {_describe(error)}"
+                ) from error
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"deleting {len(errors)} of {len(batch)} objects from s3://{self.publish_bucket} failed, "
+                    f"the first s3://{self.publish_bucket}/{first.get('Key')}: "
+                    f"{first.get('Code')}: {first.get('Message', '')}".rstrip(": ")
+                )
+        return len(pending)
+
     def needs_parts(self, size: int) -> bool:
         """True when an object this large goes up as a multipart upload."""
         return size > PART_BYTES
@@ -429,7 +491,10 @@ class Store:
         self, key: str, content_type: str, cache_control: str, metadata: dict[str, str]
     ) -> StagedObject:
         """A public object to upload in parts now and show later (see StagedObject)."""
-        return StagedObject(self.s3, self.publish_bucket, key, content_type, cache_control, metadata)
+        return StagedObject(
+            self.s3, self.publish_bucket, key, content_type, cache_control, metadata,
+            self._publish_denial_hint,
+        )
 
     # ----------------------------------------------------------------------------------------
     # DynamoDB: bookkeeping items
@@ -503,13 +568,15 @@ class Store:
             ) from error
 
     def scan_data_items(self) -> Iterator[dict[str, Any]]:
-        """Every data item's key, hash, rows, version and load time (bookkeeping items skipped)."""
+        """Every data item's key, hash, rows, version, load time and document object, if any
+        (bookkeeping items skipped)."""
         names = {
             "#pk": PARTITION_KEY,
             "#hash": HASH,
             "#rows": ROWS,
             "#version": SOURCE_VERSION,
             "#loaded": LOADED_AT,
+            "#ref": DOC_REF,
         }
         request: dict[str, Any] = {
             "TableName": self.table_name,

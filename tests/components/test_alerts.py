@@ -112,7 +112,7 @@ def test_composite_alarm_covers_every_child_alarm_and_notifies_on_alarm_and_ok(p
     assert composite.inputs["okActions"] == [topic.outputs["arn"]], composite.urn
     assert composite.inputs["actionsEnabled"] is True, composite.urn
     access = alerts_child(prod_program, TOPIC_POLICY)
-    assert access.urn in composite.dependencies, f"{composite.urn} must wait for {access.urn}"
+    assert access.urn in composite.depends_on, f"{composite.urn} must wait for {access.urn} (depends_on)"
 
 
 def test_only_the_composite_alarm_has_actions(prod_program, dev_program):

@@ -65,8 +65,14 @@ def expected_loader_pairs(program: Program, source_objects: str, publish_bucket:
         ("s3:AbortMultipartUpload", f"{published}index.json"),
         ("s3:AbortMultipartUpload", f"{published}snapshot.json"),
         ("s3:GetObject", f"{published}snapshot.json"),
+        ("s3:GetObject", f"{published}index.json"),
         ("s3:GetObject", f"{published}_loader/manifest.json"),
         ("s3:PutObject", f"{published}_loader/manifest.json"),
+        ("s3:GetObject", f"{published}_loader/snapshot-parts.json"),
+        ("s3:PutObject", f"{published}_loader/snapshot-parts.json"),
+        # Documents too large for an item, and the snapshot's parts: named only at run time.
+        *((action, f"{published}{folder}/*") for folder in ("documents", "snapshot")
+          for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")),
         ("dynamodb:GetItem", table_arn),
         ("dynamodb:PutItem", table_arn),
         ("dynamodb:DeleteItem", table_arn),
@@ -91,7 +97,8 @@ def publish_bucket_name(program: Program) -> str:
 
 
 def depends_on(resource, other) -> bool:
-    return other.urn in resource.dependencies
+    """Whether the program lists `other` in the resource's depends_on (not merely references it)."""
+    return other.urn in resource.depends_on
 
 
 def prefix_mode(config):
@@ -140,11 +147,18 @@ def test_no_wildcard_beyond_the_named_exceptions(prod_program, dev_program, stac
     program = {"prod": prod_program, "dev": dev_program}[stack]
     policy = loader_policy(program)
     log_streams = f"{one_child(program, LOG_GROUP).outputs['arn']}:*"
+    published = f"arn:aws:s3:::{publish_bucket_name(program)}/published/"
+    # The objects under the two configured prefixes whose object names only a load knows.
+    run_time_objects = {f"{published}documents/*", f"{published}snapshot/*"}
     for action, resource in statement_pairs(policy.inputs["policy"]):
         assert "*" not in action, f"{policy.urn}: wildcard action {action}"
         if resource == "*":
             assert action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"), (
                 f"{policy.urn}: {action} on every resource"
+            )
+        elif resource in run_time_objects:
+            assert action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"), (
+                f"{policy.urn}: {action} on {resource}"
             )
         elif "*" in resource:
             assert resource == log_streams, f"{policy.urn}: {action} on wildcard resource {resource}"

@@ -9,18 +9,20 @@ would. The tests run in file order: first drop, second drop, invalid drop, reloa
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 from botocore.client import BaseClient
 
+from components.openapi import malformed_key
 from harness import ROOT
 
 from scripts.declared import DeclaredStack, declared_stack
@@ -217,6 +219,28 @@ def test_an_undeclared_route_is_404_with_a_json_message(declared, api, first_dro
     assert isinstance(body, dict) and body.get("message"), f"GET {url}: {body}"
 
 
+def raw_get(url: str, api_key: str) -> tuple[int, str, bytes]:
+    """A GET with the path sent exactly as written: requests and urllib3 re-encode a stray '%'."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", parts.path, headers={"x-api-key": api_key})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("segment", ["%", "%zz", "%E2%82", "Sales%"])
+def test_malformed_percent_encoding_is_a_json_400(declared, api, first_drop, segment):
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/{COLLECTION}/{segment}"
+    status, content_type, body = raw_get(url, value)
+    assert status == 400, f"GET {url}: {status} {body!r}"
+    assert content_type.split(";")[0].strip() == "application/json", f"GET {url}: {content_type}"
+    assert json.loads(body) == {"message": malformed_key(PARTITION_COLUMN)}, f"GET {url}: {body!r}"
+
+
 def test_a_literal_plus_in_the_path_reads_as_a_space(declared, api, first_drop):
     # Documented: clients send '+' as %2B; a bare '+' is decoded to a space like a form value.
     _, value = customer_key(declared, api)
@@ -349,3 +373,100 @@ def test_local_load_runs_the_handler_for_a_file_and_the_api_serves_it(declared, 
             assert body == expected[department], f"GET {url} after local_load: {body}"
         else:
             assert_json(get(url, value), 404, f"GET {url}: not in {FIRST_DROP.name}")
+
+
+# ---- data past AWS's limits: a department over DynamoDB's item limit, a data set over 10 MB ------
+
+LARGE_DEPARTMENT = "Big Data & Co/EMEA"
+# With the first drop's departments: about 11 MB in all, over API Gateway's 10 MB response limit.
+ARCHIVES = [f"Archive {number}" for number in range(1, 7)]
+
+
+def wide_rows(department: str, megabytes: float) -> list[list[str]]:
+    """Rows of one department whose document comes to about `megabytes` MiB."""
+    width = 50_000
+    count = round(megabytes * 1024 * 1024 / (width + 60))
+    return [[department, f"e{number:03d}", f"{'t' * width} {number}", str(number), "true"] for number in range(count)]
+
+
+@pytest.fixture(scope="module")
+def large_drop_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("large") / "employees-large.csv"
+    with FIRST_DROP.open(newline="", encoding="utf-8") as first, path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        for row in csv.reader(first):
+            writer.writerow(row)
+        for row in wide_rows(LARGE_DEPARTMENT, 1.5):
+            writer.writerow(row)
+        for archive in ARCHIVES:
+            for row in wide_rows(archive, 1.6):
+                writer.writerow(row)
+    return path
+
+
+@pytest.fixture(scope="module")
+def large_drop(drops: SourceDrops, large_drop_file: Path, invalid_drop) -> dict[str, Any]:
+    # After the invalid drop (and make local-load): the first drop's departments are all still here.
+    result = drops.load(large_drop_file.read_bytes())
+    assert [load["outcome"] for load in result["loads"]] == ["succeeded"], result
+    load = result["loads"][0]
+    assert load["largeDocuments"] == 1 + len(ARCHIVES) and load["snapshotBytes"] > 10 * 1024 * 1024, load
+    return load
+
+
+def test_a_department_over_the_item_limit_is_served_by_following_the_redirect(declared, api, large_drop_file,
+                                                                                large_drop):
+    expected = expected_documents(large_drop_file, declared.column_types)
+    _, value = customer_key(declared, api)
+    url = item_url(api, LARGE_DEPARTMENT)
+    response = get(url, value)
+    body = assert_json(response, 200, f"GET {url} (following redirects)")
+    assert body == expected[LARGE_DEPARTMENT], f"GET {url}: not the department's document"
+    assert [r.status_code for r in response.history] == [303], f"GET {url}: {response.history}"
+    location = response.history[0].headers["Location"]
+    assert location.startswith("../documents/"), f"GET {url}: Location {location!r}"
+    assert response.url.startswith(f"{api.stage_url}/documents/"), response.url
+    assert len(response.content) > 400 * 1024 and response.headers.get("ETag"), f"GET {response.url}"
+    small = get(item_url(api, CHANGED), value)
+    assert assert_json(small, 200, f"GET {item_url(api, CHANGED)}") == expected[CHANGED] and not small.history
+
+
+def test_every_part_is_served_and_together_the_parts_are_the_data_set(declared, api, large_drop_file, large_drop):
+    expected = expected_documents(large_drop_file, declared.column_types)
+    _, value = internal_key(declared, api)
+    index = assert_json(get(f"{api.stage_url}/{COLLECTION}", value), 200, "GET the index")
+    total = index["snapshotParts"]
+    assert total == large_drop["snapshotParts"] >= 2, index["snapshotParts"]
+    merged: dict[str, Any] = {}
+    for number in range(1, total + 1):
+        url = f"{api.stage_url}/snapshot/parts/{number}"
+        response = get(url, value)
+        part = assert_json(response, 200, f"GET {url}")
+        assert [r.status_code for r in response.history] == [303], f"GET {url}: {response.history}"
+        assert (part["part"], part["parts"]) == (number, total), f"GET {url}"
+        assert len(response.content) <= 8 * 1024 * 1024 or len(part[COLLECTION]) == 1, f"GET {url}: too large"
+        assert not set(part[COLLECTION]) & set(merged), f"GET {url}: a department in two parts"
+        merged.update(part[COLLECTION])
+    assert merged == expected, "the parts together are not the data set"
+    past = f"{api.stage_url}/snapshot/parts/{total + 1}"
+    body = assert_json(get(past, value), 404, f"GET {past}")
+    assert set(body) == {"message"} and str(total) in body["message"], f"GET {past}: {body}"
+
+
+def test_a_part_is_served_with_an_etag_then_304(declared, api, large_drop):
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/snapshot/parts/1"
+    first = get(url, value)
+    etag = first.headers.get("ETag")
+    assert first.status_code == 200 and etag, f"GET {url}: {first.status_code} {dict(first.headers)}"
+    again = get(url, value, {"If-None-Match": etag})
+    assert again.status_code == 304, f"GET {url} with If-None-Match {etag}: {again.status_code}"
+
+
+def test_the_snapshot_over_10_mb_answers_413_naming_the_parts(declared, api, large_drop):
+    _, value = customer_key(declared, api)
+    url = f"{api.stage_url}/snapshot"
+    body = assert_json(get(url, value), 413, f"GET {url}")
+    total = large_drop["snapshotParts"]
+    assert "/snapshot/parts/{part}" in body["message"] and f"{total} parts" in body["message"], body
+    assert body["parts"] == total, body

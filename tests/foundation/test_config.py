@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import json
-
 import pytest
 
 from components.config import ConfigError, parse_config
 
-from harness import ROOT, stack_config
+from harness import ROOT, run_program, stack_config
 
-STACK_FILE = "Pulumi.prod.yaml"
-
-
-def prod_raw() -> dict:
-    """The prod stack's project settings, keyed without the `data-api:` namespace."""
-    config = stack_config(ROOT / STACK_FILE)
-    return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in config.items()
-            if key.startswith("data-api:")}
-
-
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, STACK_FILE)
-    lines = str(caught.value).splitlines()
-    assert lines[0] == "invalid stack configuration:", lines
-    return [line.strip() for line in lines[1:]]
+from config_support import STACK_FILE, config_problems as problems, project_settings as prod_raw
 
 
 def test_prod_and_dev_stack_files_are_valid():
@@ -244,7 +226,11 @@ CASES = {
     ),
     "reserved collection": (
         lambda raw: raw["api"].update(collection="snapshot"),
-        "api.collection: 'snapshot' is reserved for the snapshot route; pick another (edit Pulumi.prod.yaml)",
+        "api.collection: 'snapshot' is reserved for the snapshot routes; pick another (edit Pulumi.prod.yaml)",
+    ),
+    "collection of the large documents' route": (
+        lambda raw: raw["api"].update(collection="documents"),
+        "api.collection: 'documents' is reserved for the documents routes; pick another (edit Pulumi.prod.yaml)",
     ),
     "unknown endpoint type": (
         lambda raw: raw["api"].update(endpointType="PRIVATE"),
@@ -284,8 +270,16 @@ def test_every_problem_is_reported_at_once():
     assert found[1].startswith("customers[1].name: 'globex' is already")
 
 
-def test_stack_file_named_in_messages_follows_the_stack():
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_stack_file_named_in_messages_follows_the_stack(stack):
+    # The running program's stack decides the file named, on every line of the error.
+    raw = prod_raw()
+    raw["customers"][0]["quota"]["period"] = "YEAR"
+    raw["source"] = {"bucket": "b"}
+    config = {f"data-api:{key}": value for key, value in raw.items()}
     with pytest.raises(ConfigError) as caught:
-        parse_config({"source": {"bucket": "b"}}, "Pulumi.dev.yaml")
-    assert "(edit Pulumi.dev.yaml)" in str(caught.value)
-    assert json.dumps(str(caught.value))  # the message is plain text, safe to print
+        run_program(config, stack=stack)
+    lines = [line.strip() for line in str(caught.value).splitlines()[1:]]
+    assert len(lines) == 3, lines
+    assert all(line.endswith(f"(edit Pulumi.{stack}.yaml)") for line in lines), lines
+    assert "Pulumi.prod.yaml" not in str(caught.value)

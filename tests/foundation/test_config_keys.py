@@ -9,34 +9,18 @@ import pulumi
 import pytest
 
 from components.config import (
-    DEFAULT_KEY_ID, ConfigError, CustomerKey, _plaintext_key_values, parse_config,
+    DEFAULT_KEY_ID, CustomerKey, _plaintext_key_values, parse_config,
 )
 
-from harness import ROOT, stack_config
-
-STACK_FILE = "Pulumi.prod.yaml"
+from config_support import STACK_FILE, config_problems as problems, project_settings as prod_raw
 SECRET = "s3cr3t-s3cr3t-token"  # 19 characters: one short of what API Gateway accepts
 VALUE = "a-migrated-token-of-32-characters"
-
-
-def prod_raw() -> dict:
-    config = stack_config(ROOT / STACK_FILE)
-    return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in config.items()
-            if key.startswith("data-api:")}
 
 
 def with_keys(*keys, customer: int = 0) -> dict:
     raw = prod_raw()
     raw["customers"][customer]["keys"] = list(keys)
     return raw
-
-
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, STACK_FILE)
-    lines = str(caught.value).splitlines()
-    assert lines[0] == "invalid stack configuration:", lines
-    return [line.strip() for line in lines[1:]]
 
 
 def test_a_customer_without_keys_has_the_one_default_key():

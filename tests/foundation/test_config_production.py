@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
-from components.config import CacheConfig, ConfigError, DomainConfig, parse_config
+from components.config import CacheConfig, DomainConfig, parse_config
 
 from harness import ROOT, stack_config
 
-STACK_FILE = "Pulumi.prod.yaml"
+from config_support import STACK_FILE, config_problems, project_settings
+
 REGION = "eu-west-1"
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/1bc412bb-0896-4091-0fc9-d31961ec226b"
 
 
 def prod_raw(**api) -> dict:
-    config = stack_config(ROOT / STACK_FILE)
-    raw = {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in config.items()
-           if key.startswith("data-api:")}
+    raw = project_settings()
     raw["api"].update(api)
     return raw
 
 
 def problems(raw: dict, region: str | None = REGION) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, STACK_FILE, region=region)
-    return [line.strip() for line in str(caught.value).splitlines()[1:]]
+    return config_problems(raw, region=region)
 
 
 def test_the_stack_files_leave_domain_and_cache_off_and_the_dashboard_on():

@@ -1,19 +1,30 @@
 """A small API Gateway for tests: runs one method of the generated OpenAPI document against moto.
 
 The Velocity dialect ($input, $util, $context and responseOverride) is LocalStack's in-process
-renderer of API Gateway's mapping templates. Its `$util.escapeJavaScript` never writes `\\'`, which
-AWS's does: `aws_escape_javascript` puts that back. Integration-response selection and header
-mapping follow API Gateway's documented rules and are written out here.
+renderer of API Gateway's mapping templates, brought closer to AWS's where it differs:
+- its `$util.escapeJavaScript` never writes `\\'`, which AWS's does: `aws_escape_javascript` puts
+  that back;
+- its `$util.urlDecode` never fails, where AWS's decodes as Java's URLDecoder does, which throws on
+  a bare `%` or a non-hex escape: `java_url_decode` does the same;
+- it strips every template before rendering, where AWS renders the template as written, so a
+  stray line break reaches the body: `AwsVtlTemplate` renders templates whole;
+- the strings it hands templates (request parameters) lack Java's String methods (`matches`,
+  `length`, ...), which plain strings have in its engine: `JAVA_STRING_METHODS` gives them too.
+Integration-response selection and header mapping follow API Gateway's documented rules and are
+written out here.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import airspeed.operators
 import boto3
 from botocore.exceptions import ClientError
 
@@ -36,6 +47,67 @@ def aws_escape_javascript(self, obj: Any) -> str:
     """LocalStack's escapeJavaScript, plus what AWS's (Commons Lang) also does: `'` becomes `\\'`."""
     escaped = LENIENT_ESCAPE_JAVASCRIPT(self, obj)
     return escaped.replace("'", "\\'") if isinstance(obj, str) else escaped
+
+
+class UrlDecodeError(ValueError):
+    """What Java's URLDecoder throws (IllegalArgumentException) on a malformed escape."""
+
+
+def java_url_decode(self, text: Any) -> str:
+    """`$util.urlDecode` as Java's URLDecoder.decode(text, UTF-8): '+' is a space, a run of %XX
+    escapes is decoded as UTF-8 (malformed bytes become U+FFFD), a bad escape throws."""
+    text = str(text)
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "%":
+            out.append(" " if char == "+" else char)
+            index += 1
+            continue
+        escaped = bytearray()
+        while index < len(text) and text[index] == "%":
+            digits = text[index + 1:index + 3]
+            if len(digits) < 2:
+                raise UrlDecodeError("URLDecoder: Incomplete trailing escape (%) pattern")
+            if not re.fullmatch("[0-9A-Fa-f]{2}", digits):
+                raise UrlDecodeError(f"URLDecoder: Illegal hex characters in escape (%) pattern - {digits}")
+            escaped.append(int(digits, 16))
+            index += 3
+        out.append(escaped.decode("utf-8", errors="replace"))
+    return "".join(out)
+
+
+class JavaStringMethods(dict):
+    """airspeed's extra methods by type, found for subclasses too: every Java String has them."""
+
+    def get(self, kind, default=None):
+        for base in getattr(kind, "__mro__", (kind,)):
+            if dict.__contains__(self, base):
+                return dict.__getitem__(self, base)
+        return default
+
+
+JAVA_STRING_METHODS = JavaStringMethods(airspeed.operators.__additional_methods__)
+
+
+class AwsVtlTemplate(ApiGatewayVtlTemplate):
+    """LocalStack's renderer, without stripping the template first (AWS renders it as written)."""
+
+    def render_request(self, template, variables, context_overrides):
+        variables_copy = copy.deepcopy(variables)
+        variables_copy["context"].update(copy.deepcopy(context_overrides))
+        result = self.render_vtl(template=template, variables=variables_copy)
+        return result, ContextVariableOverrides(
+            requestOverride=variables_copy["context"]["requestOverride"],
+            responseOverride=variables_copy["context"]["responseOverride"],
+        )
+
+    def render_response(self, template, variables, context_overrides):
+        variables_copy = copy.deepcopy(variables)
+        variables_copy["context"].update(copy.deepcopy(context_overrides))
+        result = self.render_vtl(template=template, variables=variables_copy)
+        return result, variables_copy["context"]["responseOverride"]
 
 
 def encode_uri_component(value: str) -> str:
@@ -61,6 +133,8 @@ class Exchange:
 
     request_body: str = ""
     request_headers: dict[str, str] = field(default_factory=dict)
+    request_path: dict[str, str] = field(default_factory=dict)
+    """Integration path parameters, substituted into the integration's URI."""
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
@@ -138,7 +212,7 @@ class ApiGateway:
     def __init__(self, document: dict[str, Any], region: str):
         self.document = document
         self.region = region
-        self.vtl = ApiGatewayVtlTemplate()
+        self.vtl = AwsVtlTemplate()
         self.last = Exchange()
 
     def get(self, path_template: str, path_parameters: dict[str, str] | None = None,
@@ -160,9 +234,14 @@ class ApiGateway:
         template = (integration.get("requestTemplates") or {}).get("application/json")
         if template is not None:
             self.last.request_body, overrides = self.vtl.render_request(template, variables, overrides)
+        mappings = integration.get("requestParameters") or {}
         self.last.request_headers = map_parameters(
-            integration.get("requestParameters") or {}, "method.request.header.", headers,
-            "integration.request.header.",
+            {t: v for t, v in mappings.items() if t.startswith("integration.request.header.")},
+            "method.request.header.", headers, "integration.request.header.",
+        )
+        self.last.request_path = map_path_parameters(
+            {t: v for t, v in mappings.items() if t.startswith("integration.request.path.")},
+            operation, dict(path_parameters or {}),
         )
         self._call(integration)
         return self.respond(path_template, self.last.status, self.last.headers, self.last.body,
@@ -192,10 +271,54 @@ class ApiGateway:
             body, response_override = self.vtl.render_response(response_template, variables, overrides)
             if response_override["status"]:
                 method_status = response_override["status"]
+            # Overrides apply after the standard mappings, and win over them.
+            mapped_headers.update(response_override["header"])
         return Response(status=method_status, headers=mapped_headers, body=body)
+
+    def follow(self, path_template: str, path_parameters: dict[str, str] | None = None,
+               headers: dict[str, str] | None = None) -> tuple[Response, list[str]]:
+        """GET a route and follow 303s as a client does (the same headers, the key among them),
+        resolving each Location against the request's path; returns the last answer and every path."""
+        path = _expand(path_template, dict(path_parameters or {}))
+        paths = [path]
+        response = self.get(path_template, path_parameters, headers)
+        while response.status == 303:
+            location = response.headers.get("Location")
+            assert location, f"GET {path}: a 303 without a Location"
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), location))
+            paths.append(path)
+            assert len(paths) < 5, f"redirect loop: {paths}"
+            path_template, path_parameters = self._route(path)
+            response = self.get(path_template, path_parameters, headers)
+        return response, paths
+
+    def _route(self, path: str) -> tuple[str, dict[str, str]]:
+        """The one declared route a path matches (static segments before parameters, as API Gateway)."""
+        segments = path.strip("/").split("/")
+        matches = []
+        for template in self.document["paths"]:
+            parts = template.strip("/").split("/")
+            if len(parts) != len(segments):
+                continue
+            values, static = {}, 0
+            for part, segment in zip(parts, segments):
+                if part.startswith("{") and part.endswith("}"):
+                    values[part[1:-1]] = segment
+                elif part == segment:
+                    static += 1
+                else:
+                    break
+            else:
+                matches.append((static, template, values))
+        assert matches, f"no route for {path}"
+        _, template, values = max(matches)
+        return template, values
 
     def _call(self, integration: dict[str, Any]) -> None:
         uri = integration["uri"]
+        for name, value in self.last.request_path.items():
+            uri = uri.replace(f"{{{name}}}", value)
+        assert not re.search(r"\{\w+\}", uri), f"integration URI with unmapped parameters: {uri}"
         dynamodb = re.fullmatch(rf"arn:aws:apigateway:{self.region}:dynamodb:action/(\w+)", uri)
         s3 = re.fullmatch(rf"arn:aws:apigateway:{self.region}:s3:path/([^/]+)/(.+)", uri)
         if dynamodb and integration["httpMethod"] == "POST":
@@ -224,6 +347,23 @@ class ApiGateway:
             call()
         except ClientError:
             pass  # the raw answer is kept; API Gateway maps error statuses itself
+
+
+def map_path_parameters(mapping: dict[str, str], operation: dict[str, Any],
+                        path_parameters: dict[str, str]) -> dict[str, str]:
+    """Integration path parameters from the method's (as the client sent them, still percent-encoded)."""
+    declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+    mapped = {}
+    for target, source in mapping.items():
+        name = source.removeprefix("method.request.path.")
+        if name == source or name not in declared:
+            raise AssertionError(f"unsupported or undeclared mapping source {source!r} for {target!r}")
+        mapped[target.removeprefix("integration.request.path.")] = path_parameters[name]
+    return mapped
+
+
+def _expand(path_template: str, path_parameters: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: path_parameters[m.group(1)], path_template)
 
 
 def _context(path_template: str) -> ContextVariables:

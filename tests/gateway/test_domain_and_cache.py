@@ -62,6 +62,7 @@ def assert_domain(program: Program, certificate_arn: str) -> None:
         "item": f"https://{HOST}/v1/departments/{{department}}",
         "collection": f"https://{HOST}/v1/departments",
         "snapshot": f"https://{HOST}/v1/snapshot",
+        "snapshotPart": f"https://{HOST}/v1/snapshot/parts/{{part}}",
     }
     assert program.exports["openApiDocument"]["servers"] == [{"url": f"https://{HOST}/v1"}]
     assert program.exports["apiDomainName"] == HOST

@@ -71,7 +71,7 @@ def test_every_customer_plan_has_the_configured_quota_and_throttle(prod_program)
         }, plan.urn
         assert plan.inputs["apiStages"] == [
             {"apiId": stage.inputs["restApi"], "stage": stage.inputs["stageName"]}], plan.urn
-        assert stage.urn in plan.dependencies, f"{plan.urn} must be created after the stage"
+        assert stage.urn in plan.depends_on, f"{plan.urn} must be created after the stage (depends_on)"
 
 
 def test_each_key_is_attached_to_its_own_plan(prod_program):
@@ -147,7 +147,10 @@ def test_every_method_requires_the_api_key_header(prod_program):
     assert document["x-amazon-apigateway-api-key-source"] == "HEADER"
     assert prod_program.one(REST_API).inputs["apiKeySource"] == "HEADER"
     found = list(methods(document))
-    assert len(found) == 3, [name for name, _ in found]
+    assert [name for name, _ in found] == [
+        "GET /departments", "GET /departments/{department}", "GET /documents/{document}", "GET /snapshot",
+        "GET /snapshot/loads/{load}/parts/{part}", "GET /snapshot/parts/{part}",
+    ]
     for name, operation in found:
         assert operation.get("security") == [{"api_key": []}], f"{name} does not require the API key"
 
@@ -217,6 +220,14 @@ def test_deployment_trigger_is_the_document_hash(prod_program):
     assert deployment.urn in prod_program.one(STAGE).dependencies
 
 
+def test_deployment_waits_for_the_integration_role_policy(prod_program):
+    # The document names the role, not its policy: without depends_on, API Gateway could deploy
+    # integrations whose role cannot read anything yet.
+    deployment = prod_program.one(DEPLOYMENT)
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    assert deployment.depends_on == [policy.urn], f"{deployment.urn}: depends_on {deployment.depends_on}"
+
+
 def test_a_changed_template_changes_the_deployment_trigger(prod_program, program_with, monkeypatch):
     monkeypatch.setitem(openapi.TEMPLATES, "get_item_response",
                         openapi.TEMPLATES["get_item_response"] + "## a changed comment\n")
@@ -267,7 +278,7 @@ def test_stage_logging_and_metrics(prod_program):
         assert fields[field] == variable, f"{stage.urn}: access log field {field}"
     assert '"errorMessage":$context.error.messageString' in stage.inputs["accessLogSettings"]["format"]
     for resource in (stage, settings):
-        assert execution.urn in resource.dependencies, f"{resource.urn} before its log group exists"
+        assert execution.urn in resource.depends_on, f"{resource.urn} before its log group exists"
 
 
 def test_dev_stack_turns_tracing_off(dev_program):
@@ -289,7 +300,7 @@ def _integration_pairs(program: Program) -> set[tuple[str, str]]:
     return statement_pairs(gateway_child(program, ROLE_POLICY, "api-role-policy").inputs["policy"])
 
 
-def test_integration_role_reads_exactly_one_item_and_two_objects(prod_program):
+def test_integration_role_reads_exactly_one_item_and_the_published_objects(prod_program):
     config = typed()
     table_arn = prod_program.one("aws:dynamodb/table:Table").outputs["arn"]
     bucket = prod_program.exports["publishBucketName"]
@@ -297,7 +308,20 @@ def test_integration_role_reads_exactly_one_item_and_two_objects(prod_program):
         ("dynamodb:GetItem", table_arn),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.index_key}"),
         ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.snapshot_key}"),
+        # Named only at run time: a large document by its key's id, a part by its load.
+        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.prefix}documents/*"),
+        ("s3:GetObject", f"arn:aws:s3:::{bucket}/{config.publish.prefix}snapshot/*"),
+        # So that S3 answers a missing object with 404, not 403.
+        ("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
     }
+
+
+def test_integration_role_lists_only_the_publish_bucket_without_conditions(prod_program):
+    policy = gateway_child(prod_program, ROLE_POLICY, "api-role-policy")
+    listing = [s for s in json.loads(policy.inputs["policy"])["Statement"] if "s3:ListBucket" in s["Action"]]
+    bucket = prod_program.exports["publishBucketName"]
+    assert listing == [{"Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket",
+                        "Resource": f"arn:aws:s3:::{bucket}"}], policy.urn
 
 
 def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
@@ -305,7 +329,7 @@ def test_integration_role_decrypts_a_customer_managed_table_key(program_with):
     program = program_with(lambda c: c["data-api:table"].update(kmsKeyArn=key_arn))
     pairs = _integration_pairs(program)
     assert ("kms:Decrypt", key_arn) in pairs, pairs
-    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "kms:Decrypt"}, pairs
+    assert {a for a, _ in pairs} == {"dynamodb:GetItem", "s3:GetObject", "s3:ListBucket", "kms:Decrypt"}, pairs
     statement = next(s for s in json.loads(gateway_child(program, ROLE_POLICY, "api-role-policy")
                                            .inputs["policy"])["Statement"] if s["Action"] == "kms:Decrypt")
     assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
@@ -336,7 +360,7 @@ def test_account_log_role_when_asked(program_with):
     access = gateway_child(program, LOG_GROUP, "api-access-logs")
     assert access.inputs["name"].startswith("/aws/apigateway/data-api/"), access.urn
     for resource in (program.one(STAGE), program.one(METHOD_SETTINGS)):
-        assert account.urn in resource.dependencies, f"{resource.urn} must wait for the account's log role"
+        assert account.urn in resource.depends_on, f"{resource.urn} must wait for the account's log role"
 
 
 # ---- alarms and outputs -----------------------------------------------------------------------
@@ -369,6 +393,7 @@ def test_outputs(prod_program):
         "item": f"{base}/departments/{{department}}",
         "collection": f"{base}/departments",
         "snapshot": f"{base}/snapshot",
+        "snapshotPart": f"{base}/snapshot/parts/{{part}}",
     }
     plans = {r.name: r for r in prod_program.of_type(USAGE_PLAN)}
     assert set(exports["usagePlanIds"]) == {c.name for c in config.customers}

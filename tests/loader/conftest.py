@@ -140,6 +140,8 @@ def harness_factory(aws) -> Callable[..., Harness]:
             s3=s3 or aws.s3,
             dynamodb=dynamodb or aws.dynamodb,
             sleep=sleeps.append,
+            source_kms_key_arn=settings.source_kms_key_arn,
+            publish_kms_key_arn=settings.publish_kms_key_arn,
         )
         options = {"sleep": sleeps.append, "lease_wait_seconds": 0.0, **loader_options}
         if clock is not None:

@@ -259,22 +259,38 @@ def test_bytes_that_are_not_utf8_are_reported_at_their_line_and_column():
     ]
 
 
-def test_an_item_over_dynamodbs_limit_is_reported_at_its_first_row():
-    rows = "".join(f"Sales,e{i},{'x' * 1000},{i}\n" for i in range(420))
+def test_a_document_over_the_document_limit_is_reported_at_its_first_row_with_its_size_and_the_limit():
+    rows = "".join(f"Sales,e{i:02d},{'x' * 1_000_000},{i}\n" for i in range(11))
     found = problems("department,employee,notes,salary\nR&D,zed,small,1\n" + rows)
-    assert len(found) == 1
-    assert found[0].startswith(
-        f"{OBJECT} line 3, column 1 ('department'): the item for 'Sales' (420 rows, first on this line) would be "
-    )
-    assert found[0].endswith("bytes, over DynamoDB's 409,600-byte item limit")
+    expected = {"department": "Sales", "employees": {f"e{i:02d}": {"notes": "x" * 1_000_000, "salary": i} for i in range(11)}}
+    size = len(json.dumps(expected, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    assert found == [
+        f"{OBJECT} line 3, column 1 ('department'): the document for 'Sales' (11 rows, first on this line) "
+        f"would be {size:,} bytes, over the 10,485,760-byte document limit (API Gateway's 10 MB response "
+        "limit): split the key or drop columns"
+    ]
 
 
-def test_the_item_limit_counts_the_other_attributes():
+def test_a_document_at_the_document_limit_is_accepted():
+    head = '{"department":"Sales","employees":{"e0":{"notes":"'
+    tail = '","salary":0}}}'
+    text = "department,employee,notes,salary\nSales,e0," + "x" * (10 * 1024 * 1024 - len(head) - len(tail)) + ",0\n"
+    dataset = load(text)
+    assert dataset.document_size("Sales") == 10 * 1024 * 1024
+    assert dataset.is_large("Sales") and dataset.large_count() == 1
+
+
+def test_a_document_over_the_item_limit_goes_to_the_large_path_and_the_limit_counts_the_other_attributes():
     rows = "".join(f"Sales,e{i:03d},{'x' * 950},{i}\n" for i in range(400))
-    text = "department,employee,notes,salary\n" + rows
+    text = "department,employee,notes,salary\nR&D,zed,small,1\n" + rows
     size = load(text).document_size("Sales")
     assert size < 409_600, "the document alone fits"
-    assert problems(text, overhead=409_600 - size)[0].endswith("over DynamoDB's 409,600-byte item limit")
+    item_bytes = len("Sales") + size  # the overhead given stands for every other attribute
+    fits = load(text, overhead=409_600 - item_bytes)
+    assert not fits.is_large("Sales") and fits.large_count() == 0, "exactly at the item limit: an item"
+    large = load(text, overhead=409_600 - item_bytes + 1)
+    assert large.is_large("Sales") and not large.is_large("R&D") and large.large_count() == 1
+    assert large.document("Sales").body == fits.document("Sales").body, "the document is the same either way"
 
 
 def test_every_problem_is_reported_in_one_message_capped_with_a_count():

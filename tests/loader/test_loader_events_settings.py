@@ -306,4 +306,17 @@ def test_source_filter_from_settings_excludes_the_loaders_own_objects_in_a_share
     )
     source = settings.source_filter()
     assert source.excluded_keys == frozenset({"data/index.json", "data/snapshot.json"})
-    assert source.excluded_prefix == "data/_loader/"
+    assert source.excluded_prefixes == ("data/_loader/", "data/documents/", "data/snapshot/")
+    for key in ("data/documents/" + "ab" * 32, "data/snapshot/20240101T000000000Z-0a1b2c3d/2", "data/_loader/x"):
+        reason = source.reason_to_ignore(ObjectCreated("src", key, None, "0A", None, "s3"))
+        assert reason == f"key {key!r} is one of the loader's own objects", key
+    assert source.reason_to_ignore(ObjectCreated("src", "data/snapshots.csv", None, "0A", None, "s3")) is None
+
+
+def test_settings_read_the_bucket_keys_named_in_denials():
+    source_key = "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-0000-4000-8000-00000000aaaa"
+    publish_key = "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-0000-4000-8000-00000000bbbb"
+    settings = from_environment({**BASE_ENV, "SOURCE_KMS_KEY_ARN": source_key, "PUBLISH_KMS_KEY_ARN": publish_key})
+    assert (settings.source_kms_key_arn, settings.publish_kms_key_arn) == (source_key, publish_key)
+    plain = from_environment(BASE_ENV)
+    assert (plain.source_kms_key_arn, plain.publish_kms_key_arn) == (None, None)

@@ -251,11 +251,14 @@ def test_the_index_lists_every_key_with_rows_and_the_version_that_last_changed_i
         "Sales": Entry("h", 2, "v6", "2024-01-01T00:00:00.000Z"),
         "R&D": Entry("h", 1, "v7", "2024-01-02T00:00:00.000Z"),
     }
-    index = json.loads(published.index_body("departments", entries, SOURCE, "2024-01-02T00:00:00.000Z"))
+    parts = published.PartSet("20240102T000000000Z-0a1b2c3d", 3)
+    index = json.loads(published.index_body("departments", entries, SOURCE, "2024-01-02T00:00:00.000Z", parts))
     assert index == {
         "loadedAt": "2024-01-02T00:00:00.000Z",
         "source": {"bucket": "src", "key": "exports/employees.csv", "version": "v7"},
         "count": 2,
+        "snapshotParts": 3,
+        "snapshotPartsId": "20240102T000000000Z-0a1b2c3d",
         "departments": {
             "R&D": {"rows": 1, "version": "v7", "loadedAt": "2024-01-02T00:00:00.000Z"},
             "Sales": {"rows": 2, "version": "v6", "loadedAt": "2024-01-01T00:00:00.000Z"},

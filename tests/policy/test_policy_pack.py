@@ -129,6 +129,21 @@ def test_the_account_logging_role_passes_when_the_stack_manages_it(policy_packs)
     assert iam == [], report(iam)
 
 
+@pytest.mark.parametrize("base", ["prod", "dev"])
+def test_buckets_under_customer_managed_keys_pass(policy_packs, base):
+    # The key grants name one key each and the gateway lists one bucket: no wildcard to allow.
+    config = copy.deepcopy(stack_config(ROOT / f"Pulumi.{base}.yaml"))
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1a2b3c4d-0000-4000-8000-0000000000{}"
+    config["data-api:source"] = {**config["data-api:source"], "kmsKeyArn": key.format("aa")}
+    config["data-api:publish"] = {**config.get("data-api:publish", {}), "kmsKeyArn": key.format("bb")}
+    declared = declare(config, stack=base)
+    policies = declared.program.of_type("aws:iam/rolePolicy:RolePolicy")
+    granted = [p.name for p in policies if "s3." in p.inputs["policy"] and "kms:ViaService" in p.inputs["policy"]]
+    assert {"loader-policy", "api-role-policy"} <= set(granted), granted
+    diagnostics = policy_packs.analyze(declared)
+    assert mandatory(diagnostics) == [], report(diagnostics)
+
+
 def test_a_stack_rotating_keys_passes(policy_packs):
     config = copy.deepcopy(stack_config(ROOT / "Pulumi.prod.yaml"))
     config["data-api:customers"][0]["keys"] = [{"id": "default", "expires": "2020-01-31"}, {"id": "k2020-02"},
