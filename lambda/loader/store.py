@@ -597,17 +597,25 @@ class Store:
     # DynamoDB: data items, in batches
     # ----------------------------------------------------------------------------------------
 
-    def put_items(self, items: Iterable[dict[str, Any]]) -> int:
-        """Writes items with BatchWriteItem; returns how many. Raises when any could not be written."""
-        return self._write_all({"PutRequest": {"Item": self._serialize(item)}} for item in items)
+    def put_items(self, items: Iterable[Any], build: Callable[[Any], dict[str, Any]] | None = None) -> int:
+        """Writes items with BatchWriteItem; returns how many. Raises when any could not be written.
+
+        With `build`, each of `items` is what build turns into the item to write, on the thread
+        that sends its batch: building items (a document decompressed, an S3 object written
+        first) runs beside the requests in flight instead of ahead of them in one thread.
+        """
+        if build is None:
+            return self._write_all(items, lambda item: {"PutRequest": {"Item": self._serialize(item)}})
+        return self._write_all(items, lambda source: {"PutRequest": {"Item": self._serialize(build(source))}})
 
     def delete_keys(self, keys: Iterable[str]) -> int:
         """Deletes items by key with BatchWriteItem; returns how many."""
-        return self._write_all({"DeleteRequest": {"Key": {PARTITION_KEY: {"S": key}}}} for key in keys)
+        return self._write_all(keys, lambda key: {"DeleteRequest": {"Key": {PARTITION_KEY: {"S": key}}}})
 
-    def _write_all(self, requests: Iterable[dict]) -> int:
+    def _write_all(self, sources: Iterable[Any], request: Callable[[Any], dict]) -> int:
         """Sends batches of 25, up to `write_concurrency` in flight, fewer while DynamoDB throttles
-        (see WriteWindow); the first failure fails the whole call."""
+        (see WriteWindow); the first failure fails the whole call. Each batch's requests are
+        made from its sources by `request` on the thread that sends it."""
         client = self.dynamodb  # created here, once, not by racing workers; clients are thread-safe
         failed = threading.Event()  # once one batch fails, queued batches are not sent
         window = WriteWindow(self.write_concurrency)
@@ -616,11 +624,13 @@ class Store:
         in_flight: set[Future] = set()
         with ThreadPoolExecutor(max_workers=self.write_concurrency, thread_name_prefix="batch-write") as pool:
             try:
-                for batch in _batches(requests, BATCH_SIZE):
+                for batch in _batches(sources, BATCH_SIZE):
                     if len(in_flight) >= queued:
                         finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         done_count += sum(future.result() for future in finished)
-                    in_flight.add(pool.submit(self._write_batch_unless_failed, client, batch, failed, window))
+                    in_flight.add(
+                        pool.submit(self._write_batch_unless_failed, client, batch, request, failed, window)
+                    )
                 finished, in_flight = wait(in_flight)
                 done_count += sum(future.result() for future in finished)
             finally:
@@ -631,12 +641,22 @@ class Store:
         return done_count
 
     def _write_batch_unless_failed(
-        self, client: Any, batch: list[dict], failed: threading.Event, window: WriteWindow
+        self,
+        client: Any,
+        sources: list[Any],
+        request: Callable[[Any], dict],
+        failed: threading.Event,
+        window: WriteWindow,
     ) -> int:
         if failed.is_set():
             return 0  # the call fails anyway with the first batch's error
         succeeded = False
         try:
+            batch = []
+            for source in sources:
+                if failed.is_set():
+                    return 0  # no more S3 objects or items once another batch failed
+                batch.append(request(source))
             written = self._write_batch(client, batch, window)
             succeeded = True
             return written
@@ -702,10 +722,10 @@ class Store:
         return {name: int(value) if isinstance(value, Decimal) else value for name, value in plain.items()}
 
 
-def _batches(requests: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for request in requests:
-        batch.append(request)
+def _batches(sources: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for source in sources:
+        batch.append(source)
         if len(batch) == size:
             yield batch
             batch = []

@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from loader.errors import WritesIncomplete
+from loader.errors import StoreError, WritesIncomplete
 from loader.store import BATCH_SIZE, Store, WriteWindow
 
 TABLE = "t"
@@ -205,3 +205,31 @@ def test_items_are_serialized_exactly_as_boto3_serializes_them(item):
 
     serializer = TypeSerializer()
     assert Store(TABLE, "bucket")._serialize(item) == {name: serializer.serialize(value) for name, value in item.items()}
+
+
+def test_items_are_built_on_the_threads_that_send_them():
+    dynamodb = CountingDynamoDB(seconds=0)
+    store = store_with(dynamodb, 4)
+    builders: set[str] = set()
+
+    def build(number: int) -> dict:
+        builders.add(threading.current_thread().name)
+        return {"pk": f"k{number:04d}", "doc": "{}"}
+
+    assert store.put_items(range(BATCH_SIZE * 8), build=build) == BATCH_SIZE * 8
+    assert len(dynamodb.stored) == BATCH_SIZE * 8
+    assert builders and all(name.startswith("batch-write") for name in builders), builders
+
+
+def test_an_item_that_cannot_be_built_fails_the_write():
+    dynamodb = CountingDynamoDB(seconds=0)
+    store = store_with(dynamodb, 4)
+
+    def build(number: int) -> dict:
+        if number == 60:
+            raise StoreError("writing the large document k0060 failed")
+        return {"pk": f"k{number:04d}", "doc": "{}"}
+
+    with pytest.raises(StoreError, match="k0060"):
+        store.put_items(range(BATCH_SIZE * 8), build=build)
+    assert "k0060" not in {key for key in dynamodb.stored}
