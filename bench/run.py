@@ -702,6 +702,29 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_cell(write_phase(runs['full'])[1], ',.0f')} | {_cell(write_phase(runs['peer'])[1], ',.0f')} | "
             f"{baseline_rate:,.0f} | {cpu_cell} |"
         )
+    lines += [
+        "",
+        "Where each full load's time goes (from the requests' timestamps): before the first BatchWriteItem "
+        "(reading, parsing, nesting, hashing, the bookkeeping reads), the write phase, and after the last "
+        "answer (the snapshot and its parts still uploading, the manifest, marker and lease):",
+        "",
+        "| rows / keys | wall s | before writes s | parse+nest alone s | write phase s (req/s, % of ceiling) | after writes s | loader CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in report["sizes"]:
+        runs = size["runs"]
+        full = runs["full"]
+        span = full.get("spans", {}).get("dynamodb.BatchWriteItem")
+        seconds, rate = write_phase(full)
+        top = (size.get("ceiling") or {}).get("dynamodb")
+        share = f", {rate / top['requestsPerSecond']:.0%}" if top and rate else ""
+        before = f"{span[0]:.2f}" if span else "-"
+        after = f"{full['wallSeconds'] - span[1]:.2f}" if span else "-"
+        lines.append(
+            f"| {size['rows']:,} / {size['keys']:,} | {full['wallSeconds']:.2f} | {before} | "
+            f"{runs['parse']['wallSeconds']:.2f} | {_cell(seconds, '.2f')} ({_cell(rate, ',.0f')}{share}) | {after} | "
+            f"{full['cpuSeconds']:.2f} |"
+        )
     sweep_sizes = [size for size in report["sizes"] if size.get("inFlight")]
     if sweep_sizes:
         lines += [
