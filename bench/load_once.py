@@ -98,6 +98,7 @@ def _baseline(job: dict[str, Any], s3: Any, dynamodb: Any) -> dict[str, Any]:
 def _peer(job: dict[str, Any], s3: Any) -> dict[str, Any]:
     import codecs
     import csv
+    import hashlib
     import json
 
     source = job["source"]
@@ -123,10 +124,14 @@ def _peer(job: dict[str, Any], s3: Any) -> dict[str, Any]:
     import boto3
 
     table = boto3.resource("dynamodb").Table(job["peerTable"])
+    hashes: dict[str, str] = {}
     with table.batch_writer() as batch:
         for key, document in documents.items():
-            batch.put_item(Item={"pk": key, "doc": json.dumps(document, ensure_ascii=False, separators=(",", ":"))})
-    return {"outcome": "succeeded", "rows": rows, "keysWritten": len(documents)}
+            # Sorted keys, so the benchmark can check its documents against the loader's by hash.
+            text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            hashes[key] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            batch.put_item(Item={"pk": key, "doc": text})
+    return {"outcome": "succeeded", "rows": rows, "keysWritten": len(documents), "documentHashes": hashes}
 
 
 def _parse_only(job: dict[str, Any]) -> dict[str, Any]:
