@@ -158,6 +158,8 @@ class TextLines:
         self._problems = problems
         self._recent: deque[tuple[int, str]] = deque(maxlen=RECENT_BLOCKS)
         """The last blocks read, each with the number of lines before it."""
+        self.separator_seen = False
+        """True once a block held FIELD_SEPARATOR: only then can a row's own fields hold it."""
 
     def __iter__(self) -> Iterator[str]:
         return chain.from_iterable(map(io.StringIO, self._blocks(), repeat("")))
@@ -185,6 +187,8 @@ class TextLines:
                 block = _without_bom(block)
             text = _decode(block, lines_before, problems)
             remember((lines_before, text))
+            if FIELD_SEPARATOR in text:
+                self.separator_seen = True
             yield text
             # The block ends at a line end, and no CRLF is split between blocks.
             lines_before += text.count("\n") + text.count("\r") - text.count("\r\n")
@@ -193,6 +197,8 @@ class TextLines:
                 pending = _without_bom(pending)
             text = _decode(pending, lines_before, problems)
             remember((lines_before, text))
+            if FIELD_SEPARATOR in text:
+                self.separator_seen = True
             yield text
 
     def record_text(self, first_line: int, last_line: int) -> str | None:
@@ -607,7 +613,8 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                     part = partitions[key] = _Partition(line)
                 # Keep the row compact; typed values are converted (and checked) at render time.
                 joined = join(record)
-                if joined.count("\x1f") == separators:
+                # Every block of the record was read (and looked at) before the reader returned it.
+                if not lines.separator_seen or joined.count("\x1f") == separators:
                     part.buffer += f"{line}\x1f{joined}\x1f".encode()
                 else:  # a field holds FIELD_SEPARATOR itself
                     if part.odd is None:

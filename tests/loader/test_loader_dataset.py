@@ -484,10 +484,12 @@ def test_property_documents_are_the_encoders_bytes_whatever_the_path(table, type
     assert {document.key: document.text for document in dataset.documents()} == encoder_documents(dataset)
 
 
-def test_a_field_holding_the_row_separator_itself_is_kept_whole():
-    text = 'dept,emp,note\nd,a,"one\x1ftwo"\nd,b,plain\ne,c,"\x1f"\n'
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_a_field_holding_the_row_separator_itself_is_kept_whole(chunk):
+    text = 'dept,emp,note\nd,b,plain\nd,a,"one\x1ftwo"\ne,c,"\x1f"\n'
+    data = text.encode()
 
-    dataset = parse([text.encode()], Schema("dept", "emp", "people"), OBJECT)
+    dataset = parse([data[i : i + chunk] for i in range(0, len(data), chunk)], Schema("dept", "emp", "people"), OBJECT)
 
     assert json.loads(dataset.document("d").text)["people"] == {"a": {"note": "one\x1ftwo"}, "b": {"note": "plain"}}
     assert json.loads(dataset.document("e").text)["people"] == {"c": {"note": "\x1f"}}
