@@ -308,6 +308,10 @@ class Gateway(pulumi.ComponentResource):
             "throttling_rate_limit": config.throttle.rate_limit,
             "throttling_burst_limit": config.throttle.burst_limit,
         }
+        if config.cache is not None:
+            # With a cache cluster, every other route stays uncached explicitly: the documents and
+            # snapshot parts routes have no cache key, so a cached answer would serve every path.
+            stage_settings["caching_enabled"] = False
         aws.apigateway.MethodSettings(
             f"{name}-method-settings",
             rest_api=rest_api.id,

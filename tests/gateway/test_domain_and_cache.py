@@ -180,7 +180,8 @@ def test_the_stage_runs_an_encrypted_cache_on_the_item_route_only(cached_program
     assert set(settings) == {"api-method-settings", "api-item-cache-settings"}
     stage_wide, item = settings["api-method-settings"], settings["api-item-cache-settings"]
     assert stage_wide.inputs["methodPath"] == "*/*", stage_wide.urn
-    assert not any(key.startswith("cach") for key in stage_wide.inputs["settings"]), stage_wide.urn
+    assert stage_wide.inputs["settings"]["cachingEnabled"] is False, f"{stage_wide.urn}: other routes cached"
+    assert [key for key in stage_wide.inputs["settings"] if key.startswith("cach")] == ["cachingEnabled"]
     assert item.inputs["methodPath"] == "departments/{department}/GET", item.urn
     assert item.inputs["restApi"] == stage.inputs["restApi"] and item.inputs["stageName"] == "v1", item.urn
     assert item.inputs["settings"] == {
@@ -218,7 +219,10 @@ def test_the_loader_may_flush_exactly_this_stages_cache(cached_program, prod_pro
 def test_without_a_cache_there_is_no_cache_anywhere(prod_program):
     stage = only(prod_program, STAGE)
     assert stage.inputs["cacheClusterEnabled"] is False and "cacheClusterSize" not in stage.inputs, stage.urn
-    assert [r.name for r in prod_program.of_type(METHOD_SETTINGS)] == ["api-method-settings"]
+    (stage_wide,) = prod_program.of_type(METHOD_SETTINGS)
+    assert stage_wide.name == "api-method-settings", stage_wide.urn
+    assert not any(key.startswith("cach") for key in stage_wide.inputs["settings"]), \
+        f"{stage_wide.urn}: settings changed for a stack without a cache"
     _, integration = item_integration(prod_program)
     assert "cacheKeyParameters" not in integration
     assert not any(s.get("Sid") == "FlushApiCache" or str(s["Action"]).startswith("apigateway:")
