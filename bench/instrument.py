@@ -50,9 +50,25 @@ def attribute_size(value: dict[str, Any]) -> int:
     raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
 
 
-def item_size(item: dict[str, dict[str, Any]]) -> int:
-    """An item's size as DynamoDB counts it: attribute names plus values."""
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it: attribute names plus values.
+
+    Takes the wire format, or plain Python values as boto3's resource layer (the batch_writer
+    peer) hands them to the counting hook before its own serializer runs.
+    """
+    if any(not _is_wire_value(value) for value in item.values()):
+        from boto3.dynamodb.types import TypeSerializer
+
+        serialize = TypeSerializer().serialize
+        item = {name: serialize(value) for name, value in item.items()}
     return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
+
+
+_WIRE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+
+
+def _is_wire_value(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _WIRE_TYPES
 
 
 def write_units(item: dict[str, dict[str, Any]]) -> int:
@@ -83,6 +99,9 @@ class Ledger:
     """HTTP requests sent (attempts) by `service.Operation`."""
     latency_seconds: float = 0.0
     """Time the latency hook slept, summed over threads."""
+    spans: dict[str, list[float]] = field(default_factory=dict)
+    """By `service.Operation`: when its first request was sent and its last answer came back
+    (perf_counter seconds)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
@@ -91,6 +110,15 @@ class Ledger:
             self.calls.clear()
             self.http_requests.clear()
             self.latency_seconds = 0.0
+            self.spans.clear()
+
+    def record_span(self, name: str, sent: float | None = None, answered: float | None = None) -> None:
+        with self._lock:
+            span = self.spans.setdefault(name, [sent or answered or 0.0, answered or sent or 0.0])
+            if sent is not None:
+                span[0] = min(span[0], sent)
+            if answered is not None:
+                span[1] = max(span[1], answered)
 
     def record_call(self, service: str, operation: str, params: dict[str, Any]) -> None:
         count = None
@@ -116,6 +144,7 @@ class Ledger:
                 "calls": dict(sorted(self.calls.items())),
                 "httpRequests": dict(sorted(self.http_requests.items())),
                 "latencySeconds": round(self.latency_seconds, 3),
+                "spans": {name: [round(start, 4), round(end, 4)] for name, (start, end) in sorted(self.spans.items())},
             }
 
 
@@ -171,10 +200,16 @@ def install(
         with ledger._lock:
             ledger.http_requests[f"{service}.{operation}"] += 1
             ledger.latency_seconds += latency_seconds
+        ledger.record_span(f"{service}.{operation}", sent=time.perf_counter())
         if latency_seconds > 0:
             sleep(latency_seconds)
+
+    def answered(event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        ledger.record_span(f"{service}.{operation}", answered=time.perf_counter())
 
     # before-parameter-build sees the API parameters once per call (retries are not new calls).
     events.register("before-parameter-build", count_call, unique_id="bench-count-call")
     events.register("before-send", delay_request, unique_id="bench-delay-request")
+    events.register("after-call", answered, unique_id="bench-answered")
 

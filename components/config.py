@@ -21,6 +21,9 @@ COLUMN_TYPES = ("string", "number", "integer", "boolean")
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 ENDPOINT_TYPES = ("REGIONAL", "EDGE")
 NOTIFICATION_MODES = ("s3", "eventbridge")
+# BatchWriteItem requests one load keeps in flight at most; it backs off below on throttling.
+DEFAULT_WRITE_CONCURRENCY = 16
+MAX_WRITE_CONCURRENCY = 64
 # The only values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -252,6 +255,8 @@ class LoaderConfig:
     """Retention of the function's log group."""
     max_delete_fraction: float
     """A load that would delete more than this fraction of existing keys is refused."""
+    write_concurrency: int = 16
+    """The most BatchWriteItem requests a load keeps in flight (it backs off below it on throttling)."""
     powertools_layer_arn: str | None = None
     """A mirror of the Powertools layer to use instead of AWS's public one; None uses the public one."""
 
@@ -824,13 +829,17 @@ def _retention(r: _Reader, body, path: str) -> int:
 
 def _loader(r: _Reader, raw: Any) -> LoaderConfig:
     body = r.mapping(
-        raw, "loader", ("memory", "timeout", "logRetentionDays", "maxDeleteFraction", "powertoolsLayerArn")
+        raw, "loader",
+        ("memory", "timeout", "logRetentionDays", "maxDeleteFraction", "writeConcurrency", "powertoolsLayerArn"),
     )
     return LoaderConfig(
         memory_mb=r.integer(body, "memory", "loader", 1024, low=128, high=10240) or 1024,
         timeout_seconds=r.integer(body, "timeout", "loader", 300, low=10, high=900) or 300,
         log_retention_days=_retention(r, body, "loader"),
         max_delete_fraction=r.number(body, "maxDeleteFraction", "loader", 0.5, low=0, high=1.0) or 0.5,
+        write_concurrency=r.integer(
+            body, "writeConcurrency", "loader", DEFAULT_WRITE_CONCURRENCY, low=1, high=MAX_WRITE_CONCURRENCY
+        ) or DEFAULT_WRITE_CONCURRENCY,
         powertools_layer_arn=r.string(
             body, "powertoolsLayerArn", "loader", pattern=LAYER_VERSION_ARN,
             rule="use a Lambda layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",

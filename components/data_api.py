@@ -165,6 +165,8 @@ class LoaderSettings(TypedDict):
     """Retention of the function's log group, a CloudWatch value (default 30)."""
     max_delete_fraction: NotRequired[float]
     """Refuse a load that would delete more than this share of keys (default 0.5)."""
+    write_concurrency: NotRequired[int]
+    """The most BatchWriteItem requests a load keeps in flight, 1-64 (default 16); it backs off on throttling."""
     powertools_layer_arn: NotRequired[str]
     """A mirror of the Powertools layer version to use instead of AWS's public one."""
 

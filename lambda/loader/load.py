@@ -353,21 +353,19 @@ class Loader:
             keys.manifest, plan.pending_manifest(previous.entries, changes, dataset.is_large).to_json()
         )
 
-        def items() -> Iterator[dict[str, Any]]:
-            for document in dataset.documents(changes.write):
-                if dataset.is_large(document.key):
-                    # The object first: the item that points readers at it is written after.
-                    ref = document_ref(document.key)
-                    self.store.put_public(
-                        keys.document(ref), document.body, published.CONTENT_TYPE, published.CACHE_CONTROL
-                    )
-                    yield large_item(document.key, ref, document.rows, document.content_hash, version, loaded_at)
-                else:
-                    yield data_item(
-                        document.key, document.text, document.rows, document.content_hash, version, loaded_at
-                    )
+        def item(key: str) -> dict[str, Any]:
+            """The item for a key, built on the thread that writes it."""
+            document = dataset.document(key)
+            if dataset.is_large(key):
+                # The object first: the item that points readers at it is written after.
+                ref = document_ref(key)
+                self.store.put_public(
+                    keys.document(ref), document.body, published.CONTENT_TYPE, published.CACHE_CONTROL
+                )
+                return large_item(key, ref, document.rows, document.content_hash, version, loaded_at)
+            return data_item(key, document.text, document.rows, document.content_hash, version, loaded_at)
 
-        result.keys_written = self.store.put_items(items())
+        result.keys_written = self.store.put_items(changes.write, build=item)
         # Only once every write succeeded do keys that left the data set go, and then the S3
         # copies that no item points at any more.
         result.keys_deleted = self.store.delete_keys(changes.delete)

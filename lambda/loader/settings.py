@@ -46,8 +46,8 @@ class Settings:
     """A load that would delete more than this fraction of the existing keys is refused."""
     lease_seconds: int = 960
     """The longest a load's lease can be held (it is shortened to the invocation's deadline)."""
-    write_concurrency: int = 4
-    """BatchWriteItem requests in flight at once."""
+    write_concurrency: int = 16
+    """The most BatchWriteItem requests in flight at once; a load backs off below it on throttling."""
     metrics_namespace: str = "DataApi"
     """CloudWatch namespace of the EMF metrics."""
     metrics_service: str = "data-api-loader"
@@ -179,7 +179,7 @@ def from_environment(environ: Mapping[str, str]) -> Settings:
         column_types=column_types,
         max_delete_fraction=r.number("MAX_DELETE_FRACTION", 0.5, low=0.0, high=1.0, low_inclusive=False),
         lease_seconds=r.integer("LEASE_SECONDS", 960, low=30, high=86400),
-        write_concurrency=r.integer("WRITE_CONCURRENCY", 4, low=1, high=64),
+        write_concurrency=r.integer("WRITE_CONCURRENCY", 16, low=1, high=64),
         metrics_namespace=metrics_namespace_from(environ),
         metrics_service=service_name_from(environ),
         cache_rest_api_id=cache_api,

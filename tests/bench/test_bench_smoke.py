@@ -48,6 +48,7 @@ def smoke(tmp_path_factory):
     def inspect(size_run: run.SizeRun) -> None:
         seen["ours"] = size_run.items(run.TABLE)
         seen["baseline"] = size_run.items(run.BASELINE_TABLE)
+        seen["peer"] = size_run.items(run.PEER_TABLE)
         seen["index"] = size_run.published("index.json")
         seen["snapshot"] = size_run.published("snapshot.json")
 
@@ -171,9 +172,9 @@ def test_a_request_to_anything_but_loopback_is_refused_before_it_is_sent():
 
 
 def test_the_benchmark_uses_the_write_concurrency_the_component_deploys():
-    from components import loader
+    from components import config
 
-    assert run.WRITE_CONCURRENCY == loader.WRITE_CONCURRENCY
+    assert run.WRITE_CONCURRENCY == config.DEFAULT_WRITE_CONCURRENCY
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +247,39 @@ def test_the_baseline_sends_one_put_item_per_key(smoke):
     assert result["speedup"] == pytest.approx(baseline["wallSeconds"] / result["runs"]["full"]["wallSeconds"])
 
 
+def test_the_peer_nests_with_dictreader_and_writes_with_batch_writer(smoke, tmp_path):
+    result, seen, _ = smoke
+    base = generate.write_csv(SMOKE, tmp_path / "base.csv").path
+    peer = result["runs"]["peer"]
+
+    assert {key: json.loads(item["doc"]["S"]) for key, item in seen["peer"].items()} == nest(base)
+    assert sorted(peer["dynamodbWrites"]) == ["BatchWriteItem"], "batch_writer sends only BatchWriteItem"
+    assert peer["dynamodbWrites"]["BatchWriteItem"]["requests"] == math.ceil(SMOKE.keys / BATCH_SIZE)
+    assert peer["dynamodbWrites"]["BatchWriteItem"]["items"] == SMOKE.keys
+    assert peer["httpRequests"] == {"dynamodb.BatchWriteItem": 5, "s3.GetObject": 1}
+    assert result["overPeer"] == pytest.approx(peer["wallSeconds"] / result["runs"]["full"]["wallSeconds"])
+
+
+def test_parse_and_nest_alone_reads_every_row_and_sends_nothing(smoke):
+    result, _, _ = smoke
+    parse = result["runs"]["parse"]
+    assert parse["outcome"] == {"outcome": "succeeded", "rows": SMOKE.rows, "keys": SMOKE.keys}
+    assert parse["httpRequests"] == {} and parse["writeRequests"] == 0
+    assert parse["rowsPerSecond"] == pytest.approx(SMOKE.rows / parse["wallSeconds"])
+
+
+def test_the_full_load_reports_its_write_window(smoke):
+    result, _, _ = smoke
+    window = result["runs"]["full"]["writeWindow"]
+    assert window["limit"] == run.WRITE_CONCURRENCY
+    assert 1 <= window["peakInFlight"] <= run.WRITE_CONCURRENCY
+    assert window["decreases"] == 0, "nothing throttles in the emulator"
+    seconds, rate = run.write_phase(result["runs"]["full"])
+    assert 0 < seconds < result["runs"]["full"]["wallSeconds"] and rate > 0
+    emulator_cpu = result["runs"]["full"]["emulatorCpuSeconds"]
+    assert set(emulator_cpu) == {"moto"} and emulator_cpu["moto"] > 0, "the emulator's own CPU time is counted"
+
+
 def test_memory_and_speed_are_measured_in_each_process(smoke):
     result, _, _ = smoke
     for kind, measured in result["runs"].items():
@@ -266,6 +300,10 @@ def test_the_report_tables_and_targets_come_from_the_measurements(smoke):
         "latencyMs": 0.0,
         "writeConcurrency": run.WRITE_CONCURRENCY,
         "seed": SMOKE.seed,
+        "emulator": result["emulator"],
+        "sweep": [],
+        "loadAverage": {"start": 1.0, "end": 2.0},
+        "benchmarkSeconds": 12.0,
         "sizes": [result],
         "targets": run.targets([result], 0.0, 1024),
     }
@@ -273,6 +311,8 @@ def test_the_report_tables_and_targets_come_from_the_measurements(smoke):
     table = run.markdown(report)
     full = result["runs"]["full"]
     assert "| 500 / 101 | " in table
+    assert f"| {result['runs']['peer']['wallSeconds']:.2f} | {result['overPeer']:.1f}x |" in table
+    assert "moto's server for DynamoDB and S3" in table and "load average (1 min) 1.0" in table
     assert f"{full['writeRequestsPerKey']:.4g} ({full['writeUnitsPerKey']:.3g})" in table
     (target,) = report["targets"]  # the other targets need the larger sizes
     assert target["measured"] == round(full["writeRequestsPerKey"], 4)
@@ -294,3 +334,24 @@ def test_the_benchmark_keeps_its_scratch_files_out_of_the_repository():
     ignored = (run.REPO_ROOT / ".gitignore").read_text().splitlines()
     relative = run.DEFAULT_DATA_DIR.relative_to(run.REPO_ROOT).as_posix()
     assert f"/{relative}/" in ignored, f"{relative} (generated CSVs, logs) must be git-ignored"
+
+
+def test_one_functions_limits_follow_from_the_measured_rates():
+    full = {"cpuSeconds": 10.0, "wallSeconds": 14.0, "loadGrowthBytes": 150 * 2**20, "importRssBytes": 70 * 2**20}
+    others = {"loadGrowthBytes": 100 * 2**20}
+    size = {"rows": 1_000_000, "keys": 20_000, "csvBytes": 100 * 2**20,
+            "runs": {"full": full, "unchanged": others, "changed": others}}
+
+    limits = run.one_function_limits([size])
+
+    small, large = limits["limits"]
+    assert limits["cpuMicrosecondsPerRow"] == 10.0 and limits["waitMicrosecondsPerRow"] == 4.0
+    assert limits["peakGrowthPerCsvByte"] == 1.5, "the worst of the three loads"
+    # 1 GB: 0.579 of a vCPU; 10 us of CPU x 1.5 / 0.579 + 4 us of waiting a row.
+    assert small["secondsPerMillionRows"] == pytest.approx(10 * 1.5 / (1024 / 1769) + 4, abs=0.1)
+    assert small["rowsByTime"] == pytest.approx(900 / (small["secondsPerMillionRows"] / 1e6), rel=1e-3)
+    assert small["bytesByMemory"] == pytest.approx((1024 * 2**20 * 0.9 - 70 * 2**20) / 1.5, rel=1e-6)
+    assert small["bound"] == "memory" and small["rows"] == small["rowsByMemory"]
+    # 10 GB: more vCPUs do not speed up one Python thread.
+    assert large["vcpuShare"] == 1.0 and large["secondsPerMillionRows"] == pytest.approx(19.0)
+    assert large["bound"] == "time" and large["rows"] == large["rowsByTime"] == int(900 / 19e-6)

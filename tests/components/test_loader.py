@@ -294,10 +294,20 @@ def test_prod_environment_matches_the_loader_contract(prod_program):
         "PUBLISH_PREFIX": "published/",
         "MAX_DELETE_FRACTION": "0.5",
         "LEASE_SECONDS": "360",
-        "WRITE_CONCURRENCY": "4",
+        "WRITE_CONCURRENCY": "16",
         "METRICS_NAMESPACE": "DataApi",
         "METRICS_SERVICE": "data-api-prod-loader",
     }, function.urn
+
+
+def test_write_concurrency_comes_from_loader_config(program_with):
+    def eight(config):
+        config["data-api:loader"]["writeConcurrency"] = 8
+
+    function = one_child(program_with(eight), FUNCTION)
+    assert function.inputs["environment"]["variables"]["WRITE_CONCURRENCY"] == "8", (
+        f"{function.urn}: loader.writeConcurrency 8 must reach WRITE_CONCURRENCY"
+    )
 
 
 def test_prefix_mode_environment(program_with):

@@ -35,6 +35,7 @@ def test_defaults_fill_everything_optional():
     assert config.publish.index_key == "published/index.json"
     assert config.publish.snapshot_key == "published/snapshot.json"
     assert config.loader.max_delete_fraction == 0.5
+    assert config.loader.write_concurrency == 16, "loader.writeConcurrency defaults to 16"
     assert config.loader.powertools_layer_arn is None, "loader.powertoolsLayerArn: the public layer"
     assert (config.api.collection, config.api.stage_name, config.api.endpoint_type) == (
         "departments", "v1", "REGIONAL")
@@ -206,6 +207,18 @@ CASES = {
         lambda raw: raw["loader"].update(powertoolsLayerArn="AWSLambdaPowertoolsPythonV3:25"),
         "loader.powertoolsLayerArn: 'AWSLambdaPowertoolsPythonV3:25' is not allowed; use a Lambda layer "
         "version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION (edit Pulumi.prod.yaml)",
+    ),
+    "write concurrency zero": (
+        lambda raw: raw["loader"].update(writeConcurrency=0),
+        "loader.writeConcurrency: 0 is out of range; allowed: 1 to 64 (edit Pulumi.prod.yaml)",
+    ),
+    "write concurrency beyond the bound": (
+        lambda raw: raw["loader"].update(writeConcurrency=65),
+        "loader.writeConcurrency: 65 is out of range; allowed: 1 to 64 (edit Pulumi.prod.yaml)",
+    ),
+    "write concurrency not a whole number": (
+        lambda raw: raw["loader"].update(writeConcurrency=2.5),
+        "loader.writeConcurrency: 2.5 is not a whole number (edit Pulumi.prod.yaml)",
     ),
     "delete fraction above one": (
         lambda raw: raw["loader"].update(maxDeleteFraction=1.5),

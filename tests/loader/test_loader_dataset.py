@@ -434,3 +434,76 @@ def test_property_typed_values_read_back_as_written(values):
     people = json.loads(parse(["\n".join(lines).encode()], schema, OBJECT).document("d").text)["people"]
     for i, (whole, real, flag) in enumerate(values):
         assert people[f"e{i}"] == {"whole": whole, "real": real, "flag": flag}, f"row e{i}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The column-at-once rendering writes what the JSON encoder writes
+# ----------------------------------------------------------------------------------------------
+
+
+def encoder_documents(dataset) -> dict[str, str]:
+    """Each document as json.dumps writes the nested rows (canonical: sorted keys, no spaces)."""
+    return {
+        document.key: json.dumps(json.loads(document.text), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        for document in dataset.documents()
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=tables(),
+    types=st.sampled_from([{}, {"Typed": "integer"}, {"Typed": "number"}, {"Typed": "boolean"}]),
+    values=st.lists(
+        st.one_of(
+            st.integers(min_value=-(10**20), max_value=10**20).map(str),
+            st.floats(allow_nan=False, allow_infinity=False).map(repr),
+            st.sampled_from(["true", "false", "TRUE", "False"]),
+        ),
+        min_size=25,
+        max_size=25,
+    ),
+)
+def test_property_documents_are_the_encoders_bytes_whatever_the_path(table, types, values):
+    header, rows = table
+    # A typed column whose cells fit its type, so most documents take the column-at-once path.
+    kind = types.get("Typed")
+    for row, value in zip(rows, values):
+        if kind == "integer":
+            row["Typed"] = value if value.lstrip("+-").isdigit() else "7"
+        elif kind == "boolean":
+            row["Typed"] = value if value.lower() in ("true", "false") else "true"
+        elif kind == "number":
+            row["Typed"] = value if value.lower() not in ("true", "false") else "1.5"
+        else:
+            row["Typed"] = value
+    header = [*header, "Typed"]
+    schema = Schema("dept", "emp", "people", types)
+
+    dataset = parse([to_csv(header, rows, "\n", False, 0)], schema, OBJECT)
+
+    assert {document.key: document.text for document in dataset.documents()} == encoder_documents(dataset)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_a_field_holding_the_row_separator_itself_is_kept_whole(chunk):
+    text = 'dept,emp,note\nd,b,plain\nd,a,"one\x1ftwo"\ne,c,"\x1f"\n'
+    data = text.encode()
+
+    dataset = parse([data[i : i + chunk] for i in range(0, len(data), chunk)], Schema("dept", "emp", "people"), OBJECT)
+
+    assert json.loads(dataset.document("d").text)["people"] == {"a": {"note": "one\x1ftwo"}, "b": {"note": "plain"}}
+    assert json.loads(dataset.document("e").text)["people"] == {"c": {"note": "\x1f"}}
+    assert dataset.rows == 3 and dataset.rows_of("d") == 2
+
+
+def test_column_names_with_percent_signs_and_quotes_and_the_items_field_first():
+    text = 'zone,emp,"50% off","say ""hi"""\nz1,b,x,y\nz1,a,"%s",\\\n'
+
+    dataset = parse([text.encode()], Schema("zone", "emp", "people", {}), OBJECT)
+
+    document = dataset.document("z1").text
+    assert document == json.dumps(
+        {"people": {"a": {"50% off": "%s", 'say "hi"': "\\"}, "b": {"50% off": "x", 'say "hi"': "y"}}, "zone": "z1"},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )

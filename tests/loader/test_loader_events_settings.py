@@ -190,7 +190,7 @@ def test_settings_defaults_follow_the_contract():
         "departments",
     )
     assert settings.column_types == {}
-    assert (settings.max_delete_fraction, settings.lease_seconds, settings.write_concurrency) == (0.5, 960, 4)
+    assert (settings.max_delete_fraction, settings.lease_seconds, settings.write_concurrency) == (0.5, 960, 16)
     assert (settings.metrics_namespace, settings.publish_prefix) == ("DataApi", "")
     assert not settings.prefix_mode
     assert (settings.published.index, settings.published.snapshot, settings.published.manifest) == (

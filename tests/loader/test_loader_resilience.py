@@ -361,9 +361,9 @@ def test_the_lease_lasts_no_longer_than_the_invocation_can(harness_factory, aws)
     seen = []
     original = harness.store.put_items
 
-    def look_at_the_lease(items):
+    def look_at_the_lease(items, build=None):
         seen.append(harness.items()["_loader#lease"])
-        return original(items)
+        return original(items, build)
 
     harness.store.put_items = look_at_the_lease
     harness.invoke(harness.put(EMPLOYEES), LambdaContext(remaining_ms=120_500))
@@ -380,10 +380,10 @@ def test_a_second_concurrent_load_fails_with_lease_held_while_the_first_complete
     entered, release = threading.Event(), threading.Event()
     original = first.store.put_items
 
-    def slow_put_items(items):
+    def slow_put_items(items, build=None):
         entered.set()
         assert release.wait(10), "the test never released the first load"
-        return original(items)
+        return original(items, build)
 
     first.store.put_items = slow_put_items
     first_event = first.put(departments_csv(4, version="first"))

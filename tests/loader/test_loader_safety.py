@@ -86,14 +86,14 @@ def test_a_load_whose_lease_was_taken_over_leaves_the_new_owners_lease(harness_f
     original = harness.store.put_items
     taken: list[dict] = []
 
-    def outlive_the_lease(items):
+    def outlive_the_lease(items, build=None):
         # This load stalls past its lease; another invocation takes the expired lease over.
         lease = harness.items()[LEASE_KEY]
         clock[0] = float(int(lease["expiresAt"]["N"]) + 1)
         rival = Store("data-api-table", PUBLISH_BUCKET, dynamodb=aws.dynamodb, s3=aws.s3)
         now = int(clock[0])
         taken.append({"holder": rival.try_acquire_lease("request-B", now, now + 300, {"source": "x"})})
-        return original(items)
+        return original(items, build)
 
     harness.store.put_items = outlive_the_lease
     harness.invoke(harness.put(EMPLOYEES), LambdaContext("request-A"))
