@@ -6,6 +6,7 @@ test needs no network and takes a few seconds; the install is pip's, into a dire
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,12 @@ PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out), str(ROOT)],
+    # Built from a copy of what pyproject.toml packages, so setuptools' build/ stays out of the checkout.
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    shutil.copy(ROOT / "pyproject.toml", source)
+    for directory in ("components", "lambda"):
+        shutil.copytree(ROOT / directory, source / directory, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out), str(source)],
                    check=True, capture_output=True, cwd=out)
     [built] = out.glob("data_api-*.whl")
     return built
