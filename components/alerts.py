@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import AlertsConfig
-
-# Lambda function names, the longest physical names built here, allow 64 characters.
-MAX_PHYSICAL_NAME = 64
-
-
-def physical_name(role: str) -> str:
-    """A stack-unique AWS name, `<project>-<stack>-<role>`, for resources others look up by name."""
-    name = re.sub(r"[^A-Za-z0-9-]", "-", f"{pulumi.get_project()}-{pulumi.get_stack()}-{role}")
-    if len(name) <= MAX_PHYSICAL_NAME:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[:MAX_PHYSICAL_NAME - 9]}-{digest}"
-
+from .config import AlertsConfig
+from .naming import physical_name
 
 @dataclass(frozen=True)
 class AlertsArgs:

@@ -1001,6 +1001,11 @@ def _project_config() -> dict[str, Any]:
     return raw
 
 
+def read_project_config() -> dict[str, Any]:
+    """The running stack's `data-api:*` settings as its stack file holds them, not yet validated."""
+    return _project_config()
+
+
 def _stack_region() -> str | None:
     """The stack's `aws:region`, as the AWS provider reads it (config first, then the environment)."""
     return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

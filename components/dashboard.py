@@ -10,7 +10,8 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components import gateway, loader
+from . import gateway, loader
+from .naming import stack_prefix
 
 TABLE_NAMESPACE = "AWS/DynamoDB"
 TABLE_READS = "ConsumedReadCapacityUnits"
@@ -77,11 +78,13 @@ class DashboardArgs:
     """API key ids by customer or internal key name."""
     cached: bool
     """The stage has a cache: show its hits, misses and failed flushes."""
+    qualifier: str | None = None
+    """The product's name, in the dashboard's, when a stack has several."""
 
 
-def dashboard_name() -> str:
-    """`<project>-<stack>`, in the characters dashboard names allow."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{pulumi.get_project()}-{pulumi.get_stack()}")
+def dashboard_name(qualifier: str | None = None) -> str:
+    """`<project>-<stack>` (and the product's name beside another), in the characters dashboard names allow."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", stack_prefix(qualifier))
 
 
 def console_url(region: str, name: str) -> str:
@@ -187,7 +190,7 @@ class Dashboard(pulumi.ComponentResource):
     def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("data-api:index:Dashboard", name, {}, opts)
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
-        self.name = dashboard_name()
+        self.name = dashboard_name(args.qualifier)
         key_names = sorted(args.key_ids)
 
         def render(v: list[Any]) -> str:

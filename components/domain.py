@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import DomainConfig
+from .config import DomainConfig
 
 SECURITY_POLICY = "TLS_1_2"
 VALIDATION_RECORD_TTL = 300

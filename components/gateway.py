@@ -9,9 +9,10 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components import openapi
-from components.config import DEFAULT_KEY_ID, ApiConfig, Customer, CustomerKey, InternalKey, PublishConfig
-from components.table import PARTITION_KEY
+from . import openapi
+from .config import DEFAULT_KEY_ID, ApiConfig, Customer, CustomerKey, InternalKey, PublishConfig
+from .naming import stack_prefix
+from .table import PARTITION_KEY
 
 # Access log fields, one JSON object per request. messageString is already a quoted JSON string.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -88,6 +89,8 @@ class GatewayArgs:
     """The name of the map of rows inside each document."""
     column_types: Mapping[str, str] = field(default_factory=dict)
     """Declared column types, typed in the documented schema; the other columns are strings."""
+    qualifier: str | None = None
+    """The product's name, in the API's, plans', keys' and log group's names, when a stack has several."""
 
 
 def assume_role_policy() -> dict[str, Any]:
@@ -203,8 +206,8 @@ class Gateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
         config = args.config
-        # Named after the stack: alarms find the API by name, and two stacks never share one.
-        api_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+        # Named after the stack (and the product): alarms find the API by name, and two never share one.
+        api_name = stack_prefix(args.qualifier)
         shape = openapi.ApiShape(title=api_name, collection=config.collection,
                                  partition_column=args.partition_column, stage_name=config.stage_name,
                                  item_column=args.item_column, items_field=args.items_field,
@@ -273,11 +276,12 @@ class Gateway(pulumi.ComponentResource):
         # ---- logging ------------------------------------------------------------------------
         stage_dependencies: list[pulumi.Resource] = []
         access_log_prefix = f"/aws/apigateway/{pulumi.get_project()}/"
+        stack_path = pulumi.get_stack() if args.qualifier is None else f"{pulumi.get_stack()}/{args.qualifier}"
         if config.manage_account_log_role:
             stage_dependencies.append(self._account_log_role(name, partition, region, account, access_log_prefix))
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
-            name=f"{access_log_prefix}{pulumi.get_stack()}/access",
+            name=f"{access_log_prefix}{stack_path}/access",
             retention_in_days=config.log_retention_days,
             opts=child,
         )

@@ -11,11 +11,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alerts import physical_name
-from components.config import LoaderConfig, PublishConfig, SourceConfig
+from .config import LoaderConfig, PublishConfig, SourceConfig
+from .naming import physical_name
 
-# Everything under lambda/ that is Python, except tests and bytecode, is the deployment package.
-CODE_DIR = Path(__file__).resolve().parent.parent / "lambda"
+# The loader's code ships inside the installed package as loader_code/ (pyproject.toml maps lambda/
+# there); in the repository it is lambda/, beside this package. Every Python file in it, except tests
+# and bytecode, is the deployment package.
+PACKAGED_CODE_DIR = Path(__file__).resolve().parent / "loader_code"
+REPOSITORY_CODE_DIR = Path(__file__).resolve().parent.parent / "lambda"
+CODE_DIR = PACKAGED_CODE_DIR if PACKAGED_CODE_DIR.is_dir() else REPOSITORY_CODE_DIR
 HANDLER = "handler.handler"
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"

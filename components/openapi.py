@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from components.config import PATH_PARAMETER
+from .config import PATH_PARAMETER
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 

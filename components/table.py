@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import Capacity, TableConfig
+from .config import Capacity, TableConfig
 
 # The loader and the gateway both address items by this attribute; bookkeeping items use the
 # same key space under a reserved prefix.

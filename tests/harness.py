@@ -354,3 +354,118 @@ def statement_pairs(document: Any) -> set[tuple[str, str]]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         pairs.update((action, resource) for action in actions for resource in resources)
     return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# Aliases, as the Pulumi engine resolves them
+# --------------------------------------------------------------------------------------------
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(urn: str) -> str:
+    """A URN as the Pulumi engine writes it: the mock engine puts the root stack's type in top-level URNs."""
+    return urn.replace(f"::{ROOT_STACK_TYPE}$", "::")
+
+
+def _urn_parts(urn: str) -> tuple[str, str, str, str]:
+    """(stack, project, qualified type, name) of a URN."""
+    head, project, qualified_type, name = urn.split("::", 3)
+    return head.removeprefix("urn:pulumi:"), project, qualified_type, name
+
+
+def _create_urn(name: str, type_: str, parent: str, project: str, stack: str) -> str:
+    """resource.CreateURN: a child's type is qualified by its parent's, the root stack's excepted."""
+    if parent and _urn_parts(parent)[2] != ROOT_STACK_TYPE:
+        type_ = f"{_urn_parts(parent)[2]}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
+class EngineAliases:
+    """Matches a program's resources to a previous state's URNs the way `pulumi up` does.
+
+    A transcription of the engine's step generator (pkg/resource/deploy/step_generator.go in
+    pulumi/pulumi: collapseAliasToUrn, inheritedChildAlias, generateAliases, getOldResource): a
+    resource is found under its own URN first, then under each alias; a child inherits an alias
+    from the old URN its parent was actually found under. The Python SDK sends aliases as specs
+    and leaves this to the engine, so the mock engine alone never shows it. URNs are the engine's
+    too: a child's type is qualified by its parent's whole chain of types, where the mock engine
+    names only the parent's own type.
+    """
+
+    def __init__(self, old_urns: set[str], project: str, stack: str):
+        self.olds = set(old_urns)
+        self.project, self.stack = project, stack
+        self.matched: dict[str, str] = {}
+        """New URN -> the old URN it was found under (itself when unchanged)."""
+        self.aliased: dict[str, str] = {}
+        """New URN -> the old URN it was found under by an alias (the engine's sg.aliases)."""
+        self.urns: dict[str, str] = {}
+        """The mock engine's URN of each registered resource -> the engine's."""
+
+    def urn(self, resource: Declared) -> str:
+        """The URN the engine gives this resource (its parent registered first, as the SDK ensures)."""
+        parent = self.urns.get(resource.parent, "")
+        return _create_urn(resource.name, resource.type, parent, self.project, self.stack)
+
+    def _collapse(self, name: str, type_: str, parent: str, alias: dict[str, Any]) -> str:
+        if alias.get("urn"):
+            return alias["urn"]
+        spec = alias.get("spec", {})
+        alias_parent = spec.get("parentUrn") or ""
+        if not alias_parent:
+            alias_parent = parent
+        elif alias_parent in self.aliased:
+            alias_parent = self.aliased[alias_parent]
+        if spec.get("noParent") or (alias_parent and _urn_parts(alias_parent)[2] == ROOT_STACK_TYPE):
+            alias_parent = ""
+        return _create_urn(spec.get("name") or name, spec.get("type") or type_, alias_parent,
+                           spec.get("project") or self.project, spec.get("stack") or self.stack)
+
+    def _inherited(self, child_type: str, child_name: str, parent_name: str, parent_alias: str) -> str:
+        alias_name = child_name
+        if child_name.startswith(parent_name):
+            alias_name = _urn_parts(parent_alias)[3] + child_name[len(parent_name):]
+        parent_type = _urn_parts(parent_alias)[2]
+        return f"urn:pulumi:{self.stack}::{self.project}::{parent_type}${child_type}::{alias_name}"
+
+    def aliases(self, resource: Declared) -> list[str]:
+        """generateAliases: the resource's own aliases, then those its parent's match implies."""
+        urn, parent = self.urn(resource), self.urns.get(resource.parent, "")
+        found: list[str] = []
+        for alias in resource.aliases:
+            found.append(self._collapse(resource.name, resource.type, parent, alias))
+        if parent and parent in self.aliased:
+            parent_alias = self.aliased[parent]
+            parent_name = _urn_parts(parent)[3]
+            found.append(self._inherited(resource.type, resource.name, parent_name, parent_alias))
+            for alias in resource.aliases:
+                child_alias = self._collapse(resource.name, resource.type, parent, alias)
+                child_type = _urn_parts(child_alias)[2].split("$")[-1]
+                found.append(self._inherited(child_type, _urn_parts(child_alias)[3], parent_name, parent_alias))
+        return list(dict.fromkeys(alias for alias in found if alias != urn))
+
+    def register(self, resource: Declared) -> str | None:
+        """getOldResource: the old URN this resource takes over, or None (it is created)."""
+        urn = self.urn(resource)
+        self.urns[resource.urn] = urn
+        for candidate in [urn, *self.aliases(resource)]:
+            if candidate in self.olds:
+                claimed_by = [new for new, old in self.matched.items() if old == candidate]
+                assert not claimed_by, f"{urn} and {claimed_by} both claim {candidate}"
+                self.matched[urn] = candidate
+                if candidate != urn:
+                    self.aliased[urn] = candidate
+                return candidate
+        return None
+
+
+def previous_urns(program: Program, old_urns: set[str], stack: str, project: str = "data-api") -> dict[str, str]:
+    """Each resource's URN (as the mock engine gives it) -> the old URN `pulumi up` would find it under."""
+    engine = EngineAliases({engine_urn(urn) for urn in old_urns}, project=project, stack=stack)
+    found = {}
+    for resource in program.resources:
+        old = engine.register(resource)
+        if old is not None:
+            found[resource.urn] = old
+    return found
