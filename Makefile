@@ -14,12 +14,9 @@ BENCH_INSTALLED := $(VENV)/.bench-installed
 
 venv: $(INSTALLED)
 
-# The package is installed editable as well, so `from data_api import DataApi` works here as it does
-# for other programs (pyproject.toml), on the files of this checkout.
-$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 test: preflight $(INSTALLED)
