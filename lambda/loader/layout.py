@@ -43,13 +43,12 @@ class SourceVersion:
         return {"bucket": self.bucket, "key": self.key, "version": self.version}
 
 
-def data_item(
-    key: str, doc: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str
-) -> dict:
-    """One data item as plain Python values, in the layout the gateway reads."""
+def _item(key: str, body: tuple[str, str], rows: int, content_hash: str, source: SourceVersion,
+          loaded_at: str) -> dict:
+    """An item of one key: its body attribute (the document or its object's id) and the load's facts."""
     return {
         PARTITION_KEY: key,
-        DOC: doc,
+        body[0]: body[1],
         ROWS: rows,
         HASH: content_hash,
         SOURCE_BUCKET: source.bucket,
@@ -57,22 +56,20 @@ def data_item(
         SOURCE_VERSION: source.version,
         LOADED_AT: loaded_at,
     }
+
+
+def data_item(
+    key: str, doc: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str
+) -> dict:
+    """One data item as plain Python values, in the layout the gateway reads."""
+    return _item(key, (DOC, doc), rows, content_hash, source, loaded_at)
 
 
 def large_item(
     key: str, ref: str, rows: int, content_hash: str, source: SourceVersion, loaded_at: str
 ) -> dict:
     """The item of a document stored as an S3 object: everything but the document, and its object's id."""
-    return {
-        PARTITION_KEY: key,
-        DOC_REF: ref,
-        ROWS: rows,
-        HASH: content_hash,
-        SOURCE_BUCKET: source.bucket,
-        SOURCE_KEY: source.key,
-        SOURCE_VERSION: source.version,
-        LOADED_AT: loaded_at,
-    }
+    return _item(key, (DOC_REF, ref), rows, content_hash, source, loaded_at)
 
 
 def document_ref(key: str) -> str:
