@@ -15,10 +15,7 @@ import importlib.metadata
 import json
 import os
 import re
-import select
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +23,8 @@ from typing import Any, Iterator
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from plugin_process import PluginProcess
 
 from harness import ROOT, Program, RecordingMonitor, run_program, stack_config, to_engine_config
 
@@ -206,13 +205,12 @@ def analyze_stack_request(declared: DeclaredStack) -> analyzer_pb2.AnalyzeStackR
 # ---- The pack process ---------------------------------------------------------------------------
 
 
-class PolicyPackProcess:
+class PolicyPackProcess(PluginProcess):
     """The policy pack serving the Analyzer protocol for one stack, started as the CLI starts it."""
 
     def __init__(self, stack: str, config: dict[str, Any], dry_run: bool = True):
         self.stack = stack
         self.config = config
-        self._stderr = tempfile.TemporaryFile(mode="w+")
         env = {
             **os.environ,
             "PULUMI_STACK": stack,
@@ -221,12 +219,8 @@ class PolicyPackProcess:
             "PULUMI_DRY_RUN": "true" if dry_run else "false",
             "PULUMI_CONFIG": json.dumps(to_engine_config(config)),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."],
-            cwd=PACK_DIR, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
-        )
-        self.port = self._announced_port()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        super().__init__([sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."], PACK_DIR, env,
+                         "the policy pack", STARTUP_SECONDS)
         self.analyzer = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.handshake = self._handshake()
         self.plugin_info = self.analyzer.GetPluginInfo(empty_pb2.Empty())
@@ -248,19 +242,6 @@ class PolicyPackProcess:
             return False
         return True
 
-    def _announced_port(self) -> int:
-        ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_SECONDS)
-        line = self.process.stdout.readline().decode().strip() if ready else ""
-        if not line.isdigit():
-            self.process.kill()
-            self.process.wait()
-            raise RuntimeError(f"the policy pack announced no port (got {line!r}); its stderr:\n{self.stderr()}")
-        return int(line)
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read()
-
     def analyze(self, declared: DeclaredStack) -> list[Diagnostic]:
         """Every diagnostic of `Analyze` per resource and of `AnalyzeStack`, as the engine collects them."""
         diagnostics = []
@@ -270,19 +251,6 @@ class PolicyPackProcess:
         response = self.analyzer.AnalyzeStack(analyze_stack_request(declared))
         diagnostics.extend(_diagnostic(d) for d in response.diagnostics)
         return diagnostics
-
-    def close(self) -> None:
-        self.channel.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-        self._stderr.close()
-
 
 def _diagnostic(diagnostic: Any, default_urn: str = "") -> Diagnostic:
     # The engine attributes a resource diagnostic without a URN to the resource being analysed.

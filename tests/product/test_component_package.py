@@ -13,10 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import select
-import subprocess
 import sys
-import tempfile
 import typing
 from concurrent import futures
 from typing import Any
@@ -36,6 +33,8 @@ from pulumi.runtime.proto import (
 
 from components import __version__
 from components.data_api import OUTPUTS, DataApi, DataApiArgs, _shape
+
+from plugin_process import PluginProcess
 
 from harness import ROOT, RecordingMocks, RecordingMonitor, engine_urn
 
@@ -117,40 +116,14 @@ def test_every_nested_type_is_in_the_schema_with_every_field_described():
 # --------------------------------------------------------------------------------------------
 
 
-class ProviderProcess:
+class ProviderProcess(PluginProcess):
     """provider/ started as the CLI starts a Python plugin, and a client of its gRPC service."""
 
     def __init__(self, engine_address: str):
-        self._stderr = tempfile.TemporaryFile(mode="w+")
         env = {key: value for key, value in os.environ.items() if not key.startswith("PULUMI_")}
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROVIDER_DIR), engine_address],
-            cwd=PROVIDER_DIR, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
-        )
-        ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_SECONDS)
-        line = self.process.stdout.readline().decode().strip() if ready else ""
-        if not line.isdigit():
-            self.close()
-            raise RuntimeError(f"the provider announced no port (got {line!r}); its stderr:\n{self.stderr()}")
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        super().__init__([sys.executable, str(PROVIDER_DIR), engine_address], PROVIDER_DIR, env,
+                         "the provider", STARTUP_SECONDS)
         self.provider = provider_pb2_grpc.ResourceProviderStub(self.channel)
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read()
-
-    def close(self) -> None:
-        if getattr(self, "channel", None) is not None:
-            self.channel.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-        self._stderr.close()
 
 
 class StandInMonitor(resource_pb2_grpc.ResourceMonitorServicer):
