@@ -430,12 +430,8 @@ class DataApi(pulumi.ComponentResource):
 
         loader = Loader(
             f"{prefix}loader",
-            LoaderArgs(
-                source=config.source,
-                publish=config.publish,
-                loader=config.loader,
-                collection=config.api.collection,
-                freshness_hours=config.alerts.freshness_hours,
+            LoaderArgs.for_stack(
+                config,
                 table_name=table.name,
                 table_arn=table.arn,
                 publish_bucket_name=published.bucket_name,

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .config import LoaderConfig, PublishConfig, SourceConfig
+from .config import LoaderConfig, PublishConfig, SourceConfig, StackConfig
 from .naming import physical_name
 
 # The loader's code ships inside the installed package as loader_code/ (pyproject.toml maps lambda/
@@ -147,6 +147,12 @@ class LoaderArgs:
     """The API stage whose cache the loader flushes after a load that changed data; None: no cache."""
     code_dir: Path = CODE_DIR
     """The directory whose Python files are the function's code."""
+
+    @classmethod
+    def for_stack(cls, config: StackConfig, **wiring: Any) -> "LoaderArgs":
+        """The args a product's config gives, with what other resources wire in (table, bucket, cache)."""
+        return cls(source=config.source, publish=config.publish, loader=config.loader,
+                   collection=config.api.collection, freshness_hours=config.alerts.freshness_hours, **wiring)
 
 
 def package(code_dir: Path) -> pulumi.AssetArchive:

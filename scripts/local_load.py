@@ -161,12 +161,8 @@ def stack_names(args: argparse.Namespace, outputs: dict[str, Any], stack: str) -
 
 def loader_environment(config: StackConfig, names: StackNames) -> dict[str, str]:
     """The function's environment, from the loader component's own code."""
-    args = LoaderArgs(
-        source=config.source,
-        publish=config.publish,
-        loader=config.loader,
-        collection=config.api.collection,
-        freshness_hours=config.alerts.freshness_hours,
+    args = LoaderArgs.for_stack(
+        config,
         table_name=names.table,
         table_arn="",
         publish_bucket_name=names.publish_bucket,
